@@ -1,0 +1,38 @@
+# covsde — set-up and entry points.  Every target creates .venv if missing and installs into it.
+# torch: the CPU build (torch==2.13.0) is installed first on a machine without an NVIDIA GPU, so
+# that pip never pulls the multi-GB CUDA build there.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.covsde-installed
+
+.PHONY: demo test bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "GPU found: installing torch with CUDA support"; $(BIN)/pip install -q "torch>=2.1"; \
+	else \
+	  echo "no GPU: installing the CPU build torch==2.13.0"; $(BIN)/pip install -q "torch==2.13.0"; \
+	fi
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/covsde demo --out demo-out --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_derive.py
+	$(BIN)/python benchmarks/bench_integrator.py
+	$(BIN)/python benchmarks/bench_validate.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

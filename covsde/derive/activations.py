@@ -1,0 +1,236 @@
+"""Shaped activations and the ε-series of their Gram map.
+
+An activation is written as a finite sum  φ_s(x) = Σ_i a_i(ε) b_i(x)  of *basis functions*
+b_i ∈ {relu(x), relu(−x), x^k} with ε-series coefficients a_i(ε) (ε = n^{-1/2}).  Its Gram map
+is the normalised second moment
+
+    g(K)^{αβ} = c(ε) · E[φ_s(x^α) φ_s(x^β)],   x ~ N(0, K),   c(ε) = 1 / E[φ_s(g)²], g ~ N(0, 1),
+
+expanded in ε from the pair moments of the basis (arc-cosine kernel, Isserlis).  Nothing here
+knows a drift: the drift comes out of the expansion.
+
+* :class:`ShapedReLU`: φ_s(x) = s₊ max(x,0) + s₋ min(x,0), s± = 1 + c± n^{-p}
+  (c = 2/(s₊² + s₋²) exactly).
+* :class:`ShapedSmooth`: φ_s(x) = s φ(x/s), s = a n^{q} (q = 1/2), φ(0) = 0, φ'(0) = 1;
+  Taylor  φ_s(x) = Σ_k φ^{(k)}(0)/k! · a^{1−k} ε^{2q(k−1)} x^k.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from . import gaussian as G
+from .errors import CovsdeInputError
+
+EMAX = sp.Integer(2)
+X = sp.Symbol("x", real=True)
+
+
+# ---- scalar ε-series as {exponent: coefficient} ------------------------------------------------
+def s_mul(a, b, emax=EMAX):
+    out = {}
+    for ea, ca in a.items():
+        for eb, cb in b.items():
+            e = ea + eb
+            if e <= emax:
+                out[e] = out.get(e, 0) + ca * cb
+    return out
+
+
+def s_inv(a, emax=EMAX):
+    """1 / a for a series with a[0] ≠ 0 (a[0] may be symbolic)."""
+    a0 = a.get(sp.Integer(0), 0)
+    rest = {e: c / a0 for e, c in a.items() if e != 0}
+    # 1/(a0 (1 + r)) = (1/a0) Σ (−r)^j
+    out = {sp.Integer(0): sp.Integer(1)}
+    power = {sp.Integer(0): sp.Integer(1)}
+    minexp = min(rest) if rest else None
+    j = 0
+    while rest and minexp > 0 and (j + 1) * minexp <= emax:
+        j += 1
+        power = s_mul(power, {e: -c for e, c in rest.items()}, emax)
+        for e, c in power.items():
+            out[e] = out.get(e, 0) + c
+    return {e: c / a0 for e, c in out.items()}
+
+
+class Activation:
+    """Base class: subclasses define ``basis()`` → list of (coef_series, kind, arg) where kind is
+    'relu' (arg = sign ±1) or 'pow' (arg = k)."""
+
+    name = "activation"
+
+    def basis(self):
+        raise NotImplementedError
+
+    def params(self):
+        return {}
+
+    # pair moment of two basis functions
+    @staticmethod
+    def _pair(b1, b2, diagonal):
+        (k1, a1), (k2, a2) = b1, b2
+        if k1 == "relu" and k2 == "relu":
+            return G.relu_relu(a1, a2, diagonal)
+        if k1 == "pow" and k2 == "pow":
+            if diagonal:
+                return G.isserlis_xy(a1 + a2, 0)
+            return G.isserlis_xy(a1, a2)
+        raise NotImplementedError("an activation mixing relu and polynomial basis functions")
+
+    def moment_series(self, diagonal=False):
+        """E[φ_s(x)φ_s(y)] as {exponent: expr in k_xx, k_xy, k_yy}."""
+        out = {}
+        basis = self.basis()
+        for c1, k1, a1 in basis:
+            for c2, k2, a2 in basis:
+                pm = self._pair((k1, a1), (k2, a2), diagonal)
+                if pm == 0:
+                    continue
+                for e, c in s_mul(c1, c2).items():
+                    out[e] = out.get(e, 0) + c * pm
+        return {e: sp.expand(c) if not c.has(sp.acos) else c for e, c in out.items()}
+
+    def normaliser_series(self):
+        """c(ε) = 1 / E[φ_s(g)²], g ~ N(0,1)."""
+        m2 = {e: c.subs(G.kxx, 1) for e, c in self.moment_series(diagonal=True).items()}
+        return s_inv(m2)
+
+    def gram_series(self):
+        """(off-diagonal, diagonal) Gram-map series {exponent: expr}."""
+        c = self.normaliser_series()
+        off = s_mul(c, self.moment_series(False))
+        dia = s_mul(c, self.moment_series(True))
+        simp = lambda d: {e: sp.simplify(v) for e, v in d.items()}  # noqa: E731 - small exprs
+        return simp(off), simp(dia)
+
+    # finite-network side -----------------------------------------------------------------
+    def numeric(self, n: float):
+        """(φ_s as a function of a numpy/torch array, c) at width n — used by validate/."""
+        raise NotImplementedError
+
+
+class ShapedReLU(Activation):
+    r"""φ_s(x) = s₊ max(x, 0) + s₋ min(x, 0),  s± = 1 + c±/n^p  (p = 1/2 is critical).
+
+    c₊ = c₋ is linear; c₊ = 0, c₋ = −1, p = 0 is the unshaped ReLU."""
+
+    name = "relu"
+
+    def __init__(self, c_plus=0, c_minus=-1, p=sp.Rational(1, 2)):
+        self.c_plus = sp.sympify(c_plus)
+        self.c_minus = sp.sympify(c_minus)
+        self.p = sp.nsimplify(p)
+        if not self.p.is_number or self.p < 0:
+            raise CovsdeInputError(f"shaping exponent p must be a number ≥ 0, got p={p}")
+
+    def params(self):
+        return {"c_plus": self.c_plus, "c_minus": self.c_minus, "p": self.p}
+
+    def basis(self):
+        e = 2 * self.p
+        if e == 0:
+            return [({0: 1 + self.c_plus}, "relu", 1), ({0: -(1 + self.c_minus)}, "relu", -1)]
+        return [({sp.Integer(0): 1, e: self.c_plus}, "relu", 1),
+                ({sp.Integer(0): -1, e: -self.c_minus}, "relu", -1)]
+
+    def numeric(self, n):
+        cp, cm, p = float(self.c_plus), float(self.c_minus), float(self.p)
+        sp_, sm = 1 + cp / n**p, 1 + cm / n**p
+        c = 2.0 / (sp_**2 + sm**2)
+
+        def phi(x):
+            return sp_ * x.clip(min=0) + sm * x.clip(max=0)
+
+        return phi, c
+
+    def __repr__(self):
+        return f"ShapedReLU(c_plus={self.c_plus}, c_minus={self.c_minus}, p={self.p})"
+
+
+class ShapedSmooth(Activation):
+    r"""φ_s(x) = s·φ(x/s) with s = a·n^q (q = 1/2), for smooth φ with φ(0) = 0, φ'(0) = 1.
+
+    Only φ''(0) and φ'''(0) reach the ε² order."""
+
+    name = "smooth"
+
+    def __init__(self, phi="tanh", a=1, q=sp.Rational(1, 2)):
+        if isinstance(phi, str):
+            try:
+                phi_expr = sp.sympify(phi, locals={"x": X})
+            except (sp.SympifyError, SyntaxError, TypeError) as exc:
+                raise CovsdeInputError(f"activation={phi!r} is not a SymPy expression in x") from exc
+            if isinstance(phi_expr, sp.FunctionClass):
+                phi_expr = phi_expr(X)
+            elif phi_expr.free_symbols == set() and phi in ("tanh", "sin"):
+                phi_expr = getattr(sp, phi)(X)
+        else:
+            phi_expr = sp.sympify(phi)
+        free = {s.name for s in phi_expr.free_symbols}
+        if free - {"x"}:
+            raise CovsdeInputError(f"activation={phi!r} must be an expression in x only (found {sorted(free)})")
+        phi_expr = phi_expr.subs({s: X for s in phi_expr.free_symbols})
+        self.phi = phi_expr
+        self.label = str(phi) if isinstance(phi, str) else str(phi_expr)
+        self.a = sp.sympify(a)
+        self.q = sp.nsimplify(q)
+        if self.a.is_number and self.a <= 0:
+            raise CovsdeInputError(f"shaping scale a must be > 0, got a={a}")
+        d0 = self.phi.subs(X, 0)
+        d1 = sp.diff(self.phi, X).subs(X, 0)
+        if sp.simplify(d0) != 0 or sp.simplify(d1 - 1) != 0:
+            raise CovsdeInputError(
+                f"activation={self.label!r} must satisfy φ(0)=0 and φ'(0)=1 (got φ(0)={d0}, φ'(0)={d1})")
+        if not (self.q.is_number and self.q > 0):
+            raise CovsdeInputError(f"shaping exponent q must be > 0, got q={q}")
+
+    def params(self):
+        return {"activation": self.label, "a": self.a}
+
+    def basis(self):
+        K = 1 + int(math.floor(1 / float(self.q)))
+        out = []
+        for k in range(1, K + 1):
+            d = sp.diff(self.phi, X, k).subs(X, 0)
+            if d == 0:
+                continue
+            coef = d / sp.factorial(k) / self.a ** (k - 1)
+            out.append(({2 * self.q * (k - 1): coef}, "pow", k))
+        return out
+
+    def numeric(self, n):
+        import numpy as np
+        from scipy import integrate
+
+        a, q = float(self.a), float(self.q)
+        s = a * n**q
+        f = sp.lambdify(X, self.phi, "numpy")
+
+        def phi(x):
+            try:
+                import torch
+
+                if isinstance(x, torch.Tensor):
+                    tf = sp.lambdify(X, self.phi, [{"tanh": torch.tanh, "sin": torch.sin, "cos": torch.cos,
+                                                    "exp": torch.exp, "log": torch.log,
+                                                    "sqrt": torch.sqrt, "erf": torch.erf}, "math"])
+                    return s * tf(x / s)
+            except ImportError:  # pragma: no cover
+                pass
+            return s * f(x / s)
+
+        m2 = integrate.quad(lambda g: (s * f(g / s)) ** 2 * np.exp(-g * g / 2) / np.sqrt(2 * np.pi),
+                            -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
+        return phi, 1.0 / m2
+
+    def __repr__(self):
+        return f"ShapedSmooth(phi={self.label!r}, a={self.a})"
+
+
+def make_activation(name="relu", c_plus=0, c_minus=-1, p=sp.Rational(1, 2), a=1):
+    """Activation from the CLI names: ``relu`` | ``tanh`` | ``sin`` | a SymPy expression in x."""
+    if name == "relu":
+        return ShapedReLU(c_plus, c_minus, p)
+    return ShapedSmooth(name, a)

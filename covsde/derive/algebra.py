@@ -1,0 +1,321 @@
+"""The symbolic backend of the one-step map: Gram matrices of width-indexed arrays.
+
+A block's ``step(x, ops)`` manipulates m×n arrays (one row per token).  Here an array is a
+symbolic node and all that is ever computed is Gram matrices G(a, b) = a bᵀ / n as ε-series
+(:class:`~covsde.derive.series.Ser`), by these rules (columns of an input treated as i.i.d.
+Gaussian given its Gram, as in models.md):
+
+* fresh projection Y = U W/√n, W ∈ R^{n×fn} i.i.d. N(0,1) (f = width fraction, heads use 1/H):
+  G(Y, Y) = G(U, U) + ε f^{-1/2} (Ẑ + Ẑᵀ)/√2 · κ   (Wishart; G(U,U)⁰ = κ V)
+  G(Y, B) = ε f^{-1/2} √(κ_U κ_B) Ẑ'               (B not built from W; mean 0)
+* activation  Ã = √c φ_s(U):  G(Ã, Ã) = g(G(U, U)), g the activation's Gram map;
+* linear combinations and left products by random m×m matrices (attention) are bilinear;
+* concatenation of H heads along the width: G = Σ_h (1/H) G_h;
+* logits S = Q Kᵀ/τ, τ = τ0 n^e √n_k: S = ε^{2e} (κ/τ0) Ẑ'' (mean 0, E[S S] = V⊗V/(τ0² n^{2e}));
+* row softmax near equal logits (facts.md):
+  Softmax(S) = (1/m)[11ᵀ + S P + ½ ((SP)∘(SP)) P] + O(S³),  P = I − 11ᵀ/m.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+
+import sympy as sp
+
+from .errors import NoLimit
+from .series import NoiseRegistry, Ser
+from .symbols import centring
+
+
+class Arr:
+    deps: frozenset = frozenset()
+
+
+class Input(Arr):
+    def __init__(self, gram: Ser):
+        self.gram = gram
+        self.deps = frozenset()
+
+
+class Fresh(Arr):
+    def __init__(self, src: Arr, wid: int, frac):
+        self.src, self.wid, self.frac = src, wid, sp.sympify(frac)
+        self.deps = src.deps | {wid}
+
+
+class Act(Arr):
+    def __init__(self, src: Arr, activation):
+        self.src, self.activation = src, activation
+        self.deps = src.deps
+
+
+class LMul(Arr):
+    def __init__(self, M: Ser, x: Arr, deps=frozenset()):
+        self.M, self.x = M, x
+        self.deps = x.deps | deps
+
+
+class Lin(Arr):
+    def __init__(self, terms):
+        self.terms = [(sp.sympify(c), a) for c, a in terms]
+        self.deps = frozenset().union(*(a.deps for _, a in self.terms))
+
+
+class Concat(Arr):
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.deps = frozenset().union(*(p.deps for p in self.parts))
+
+
+class RandMat(Ser):
+    """A random m×m matrix produced by the ops (attention logits / matrices); remembers which
+    weights it depends on."""
+
+
+class Probe:
+    """Numerical zero tests at a few random points (random PSD V, random parameter values)."""
+
+    def __init__(self, V, npoints=3, seed=1234):
+        rng = random.Random(seed)
+        m = V.shape[0]
+        self.points = []
+        for _ in range(npoints):
+            A = sp.Matrix(m, m, lambda i, j: rng.gauss(0, 1))
+            Vn = A * A.T / m + sp.eye(m) * (0.5 + rng.random())
+            self.points.append({V[i, j]: float(Vn[i, j]) for i in range(m) for j in range(i, m)})
+        self.rng = rng
+        self._param_cache = {}
+
+    def _subs(self, k, expr):
+        pt = dict(self.points[k])
+        for s in expr.free_symbols:
+            if s in pt:
+                continue
+            key = (k, s.name)
+            if key not in self._param_cache:
+                lo, hi = (0.15, 0.95) if s.name.startswith(("gamma", "lam")) else (0.5, 2.0)
+                if s.name.startswith("c_"):
+                    lo, hi = -1.5, 1.5
+                self._param_cache[key] = self.rng.uniform(lo, hi)
+            pt[s] = self._param_cache[key]
+        return pt
+
+    def value(self, expr, k=0):
+        expr = sp.sympify(expr)
+        return complex(expr.xreplace(self._subs(k, expr)).evalf())
+
+    def is_zero(self, expr, tol=1e-9):
+        expr = sp.sympify(expr)
+        if expr == 0:
+            return True
+        for k in range(len(self.points)):
+            v = self.value(expr, k)
+            if abs(v) > tol:
+                return False
+        return True
+
+    def matrix_is_zero(self, M, tol=1e-9):
+        return all(self.is_zero(x, tol) for x in M)
+
+
+class SymbolicOps:
+    """Backend for ``Block.step`` that derives Gram ε-series (see module docstring)."""
+
+    symbolic = True
+
+    def __init__(self, m, V):
+        self.m, self.V = m, V
+        self.P = centring(m)
+        self.registry = NoiseRegistry()
+        self.probe = Probe(V)
+        self._wid = itertools.count()
+        self._memo = {}
+        self._keep = []  # keep nodes alive so that id() keys stay valid
+        self._act_cache = {}
+        self.notes = []  # remarks used in the regime's reason
+        self.nonlinear = []  # (description, "active" | "dropped")
+
+    # ---- constructors used by blocks --------------------------------------------------------
+    def input(self, gram: Ser):
+        return self._k(Input(gram))
+
+    def _k(self, node):
+        self._keep.append(node)
+        return node
+
+    def linear(self, x, frac=1):
+        """x W / √n with a fresh W ∈ R^{n × frac·n}."""
+        return self._k(Fresh(x, next(self._wid), frac))
+
+    def act(self, x, activation):
+        """√c φ_s(x), element-wise."""
+        return self._k(Act(x, activation))
+
+    def scale(self, c, x):
+        return self._k(Lin([(c, x)]))
+
+    def add(self, *xs):
+        terms = []
+        for x in xs:
+            terms.append((1, x))
+        return self._k(Lin(terms))
+
+    def matmul(self, A, x):
+        return self._k(LMul(A, x, getattr(A, "deps", frozenset())))
+
+    def concat(self, parts):
+        return self._k(Concat(parts))
+
+    def eye(self):
+        return Ser.const(self.m, self.V, sp.eye(self.m))
+
+    def uniform(self):
+        """11ᵀ/m."""
+        return Ser.const(self.m, self.V, sp.ones(self.m, self.m) / self.m)
+
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def logits(self, x, tau0, e):
+        """S = (X W^Q/√n)(X W^K/√n)ᵀ / (τ0 n^e √n_k): mean 0, Cov = G⊗G / (τ0² n^{2e})."""
+        kappa = self._kappa(self.gram(x, x).leading(), "attention input")
+        k = self.registry.new("logits")
+        S = Ser.gaussian(self.m, self.V, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0))
+        wq, wk = next(self._wid), next(self._wid)
+        out = RandMat(self.m, self.V, S.det, S.noise)
+        out.deps = x.deps | {wq, wk}
+        return out
+
+    def softmax(self, S):
+        """Row-wise softmax of small logits, to second order (facts.md)."""
+        e0 = S.min_exponent()
+        if e0 is None:
+            return self.uniform()
+        if e0 <= 0:
+            raise NoLimit(
+                "logits are O(1) (temperature τ = τ0·√n_k, e = 0): Softmax(Y/τ) is an O(1) random "
+                "matrix, not 11ᵀ/m + O(n^{-1/2}), so V changes by O(1) in one layer (rank collapse: "
+                "A X averages the tokens and ρ → 1 within a few layers)")
+        if e0 < 1:
+            raise NoLimit(
+                f"logit fluctuations are O(n^(-{e0 / 2})) with e = {e0 / 2} < 1/2: the one-step noise "
+                f"is larger than O(n^(-1/2)) and the drift larger than O(1/n)")
+        P = Ser.const(self.m, self.V, self.P)
+        SP = S @ P
+        first = SP.scale(sp.Rational(1, self.m))
+        second = (SP.hadamard(SP) @ P).scale(sp.Rational(1, 2 * self.m))
+        dev = first + second
+        self._record("softmax attention", dev)
+        out = self.uniform() + dev
+        res = RandMat(out.m, out.V, out.det, out.noise)
+        res.deps = getattr(S, "deps", frozenset())
+        return res
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+    def _record(self, what, dev: Ser):
+        """Is this nonlinear piece felt in the limit (a fluctuation at ε¹ or a mean at ≤ ε²)?"""
+        active = any(not self.probe.matrix_is_zero(M) for e, M in dev.det.items() if e <= 2)
+        active = active or any(terms and e <= 1 for e, terms in dev.noise.items())
+        self.nonlinear.append((what, "active" if active else "dropped"))
+
+    def _kappa(self, K, what):
+        """K = κ V at leading order; return κ (else the limit is not of the covariance-SDE form)."""
+        V = self.V
+        kappa = sp.simplify(K[0, 0] / V[0, 0])
+        if not self.probe.matrix_is_zero(K - kappa * V) or self.probe.is_zero(kappa):
+            reason = "; ".join(self.notes) or (
+                f"the leading-order Gram of the {what} is not proportional to V: the layer changes V by O(1)")
+            raise NoLimit(reason)
+        return kappa
+
+    # ---- Gram matrices ----------------------------------------------------------------------
+    def gram(self, a, b):
+        key = (id(a), id(b))
+        if key in self._memo:
+            return self._memo[key]
+        if (id(b), id(a)) in self._memo:
+            return self._memo[(id(b), id(a))].T
+        out = self._gram(a, b)
+        self._memo[key] = out
+        return out
+
+    def _gram(self, a, b):
+        m, V = self.m, self.V
+        if isinstance(a, Lin):
+            out = Ser(m, V)
+            for c, x in a.terms:
+                out = out + self.gram(x, b).scale(c)
+            return out
+        if isinstance(b, Lin):
+            return self.gram(b, a).T
+        if isinstance(a, LMul):
+            return a.M @ self.gram(a.x, b)
+        if isinstance(b, LMul):
+            return self.gram(b, a).T
+        if isinstance(a, Fresh) and a is b:
+            G = self.gram(a.src, a.src)
+            kappa = self._kappa(G.leading(), "projection input")
+            k = self.registry.new("wishart")
+            c = kappa / sp.sqrt(2 * a.frac)
+            noise = Ser.gaussian(m, V, k, 1, c) + Ser.gaussian(m, V, k, 1, c, T=1)
+            return G + noise
+        if isinstance(a, Fresh) and a.wid not in b.deps:
+            return self._cross(a, b)
+        if isinstance(b, Fresh) and b.wid not in a.deps:
+            return self._cross(b, a).T
+        if isinstance(a, Input) and a is b:
+            return a.gram
+        if isinstance(a, Act) and a is b:
+            return self._act_gram(a)
+        if isinstance(a, Concat) and a is b:
+            out = Ser(m, V)
+            for part in a.parts:
+                out = out + self.gram(part, part).scale(sp.Rational(1, len(a.parts)))
+            return out
+        if isinstance(a, Concat):
+            out = Ser(m, V)
+            for part in a.parts:
+                out = out + self.gram(part, b).scale(sp.Rational(1, len(a.parts)))
+            return out
+        if isinstance(b, Concat):
+            return self.gram(b, a).T
+        raise NotImplementedError(
+            f"Gram of {type(a).__name__} with {type(b).__name__}: an activation output must be "
+            "followed by a weight matrix before it is combined with other arrays")
+
+    def _cross(self, f: Fresh, b: Arr) -> Ser:
+        k1 = self._kappa(self.gram(f.src, f.src).leading(), "projection input")
+        k2 = self._kappa(self.gram(b, b).leading(), "residual stream")
+        k = self.registry.new("cross")
+        return Ser.gaussian(self.m, self.V, k, 1, sp.sqrt(k1 * k2 / f.frac))
+
+    def _act_gram(self, a: Act) -> Ser:
+        K = self.gram(a.src, a.src)
+        act = a.activation
+        key = repr(act)
+        if key not in self._act_cache:
+            self._act_cache[key] = act.gram_series()
+        off, dia = self._act_cache[key]
+        from .gaussian import kxx, kxy, kyy
+
+        g0_off, g0_dia = off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)
+        kappa = sp.simplify(g0_off / kxy)
+        linear = not (kappa.free_symbols & {kxx, kxy, kyy}) and sp.simplify(g0_dia - kappa * kxx) == 0
+        if not linear:
+            raise NoLimit(
+                f"the activation {act!r} is not near-linear at this scaling (unshaped, p = 0): "
+                "c·E[φ(x)φ(y)] − V is O(1), so the correlation map contracts ρ towards 1 by an O(1) "
+                "amount each layer; there is no SDE limit")
+        K0 = K.leading()
+        out = K.scale(kappa)
+        dev = Ser(self.m, self.V)
+        m = self.m
+        for e in sorted(set(off) | set(dia)):
+            if e == 0 or e > 2:
+                continue
+            M = sp.Matrix(m, m, lambda i, j: (dia[e].xreplace({kxx: K0[i, i]}) if i == j else
+                                               off[e].xreplace({kxx: K0[i, i], kxy: K0[i, j], kyy: K0[j, j]})))
+            dev = dev + Ser.const(m, self.V, M, e)
+        self._record(f"activation {act!r}", dev)
+        return out + dev

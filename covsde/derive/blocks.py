@@ -1,0 +1,189 @@
+"""Architecture blocks, each defined only by its one-step map on X ∈ R^{m×n}.
+
+A block's ``step(x, ops)`` says what one layer does, in terms of the ``ops`` backend:
+``ops.linear(x, frac)`` (x W/√n with a fresh Gaussian W ∈ R^{n×frac·n}), ``ops.act(x, φ)``
+(√c φ_s(x) element-wise), ``ops.logits(x, τ0, e)``, ``ops.softmax(S)``, ``ops.matmul(A, x)``,
+``ops.add``, ``ops.scale``, ``ops.concat``, ``ops.eye()``, ``ops.uniform()`` (= 11ᵀ/m).
+The same code runs on the symbolic backend (derive/: Gram ε-series) and on the finite-network
+backends (validate/: torch tensors, or the exact-in-law sampler).  No block carries a drift or
+a diffusion: derive/ obtains them from this map.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .activations import Activation
+from .errors import CovsdeInputError
+
+
+def _num(name, value, positive=False, nonneg=False):
+    v = sp.sympify(value)
+    if v.is_number:
+        if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not v.is_real:
+            raise CovsdeInputError(f"{name}={value} is not a finite real number")
+        if positive and v <= 0:
+            raise CovsdeInputError(f"{name} must be > 0, got {name}={value}")
+        if nonneg and v < 0:
+            raise CovsdeInputError(f"{name} must be ≥ 0, got {name}={value}")
+    return v
+
+
+class Block:
+    """Base class.  Subclasses implement ``step(x, ops)`` and ``params()``."""
+
+    def step(self, x, ops):
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    def key(self) -> str:
+        """A stable description, used as cache key."""
+        return repr(self)
+
+
+class Linear(Block):
+    r"""X' = X W / √n,  W ∈ R^{n×n} i.i.d. N(0,1)."""
+
+    def step(self, x, ops):
+        return ops.linear(x)
+
+
+class Act(Block):
+    r"""X' = √c · φ_s(X) element-wise (on the stream itself; columns taken as N(0, V))."""
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+
+    def step(self, x, ops):
+        return ops.act(x, self.activation)
+
+    def params(self):
+        return {"activation": self.activation}
+
+
+class Serial(Block):
+    r"""X' = B_k(⋯ B_1(X)): blocks applied one after the other within one layer step."""
+
+    def __init__(self, *blocks):
+        self.blocks = blocks
+
+    def step(self, x, ops):
+        for b in self.blocks:
+            x = b.step(x, ops)
+        return x
+
+    def __repr__(self):
+        return "Serial(" + ", ".join(map(repr, self.blocks)) + ")"
+
+
+class Residual(Block):
+    r"""X' = λ X + γ F(X),  λ = √(1 − γ²) by default; F is the branch block."""
+
+    def __init__(self, branch: Block, gamma=sp.Symbol("gamma", positive=True), lam=None):
+        self.branch = branch
+        self.gamma = _num("gamma", gamma, nonneg=True)
+        self.lam = sp.sqrt(1 - self.gamma**2) if lam is None else _num("lam", lam, nonneg=True)
+
+    def step(self, x, ops):
+        return ops.add(ops.scale(self.lam, x), ops.scale(self.gamma, self.branch.step(x, ops)))
+
+    def params(self):
+        return {"gamma": self.gamma, "lam": self.lam}
+
+    def __repr__(self):
+        return f"Residual({self.branch!r}, gamma={self.gamma}, lam={self.lam})"
+
+
+class MLPBranch(Block):
+    r"""F(Z) = φ_s(Z W^pre / √n) · √(c/n) · W^post  (the Transformer's MLP sublayer branch)."""
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+
+    def step(self, x, ops):
+        return ops.linear(ops.act(ops.linear(x), self.activation))
+
+    def params(self):
+        return {"activation": self.activation}
+
+
+class ResNetBranch(Block):
+    r"""F(X) = φ_s(X) · √(c/n) · W  (the ReLU ResNet branch; φ acts on the stream itself)."""
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+
+    def step(self, x, ops):
+        return ops.linear(ops.act(x, self.activation))
+
+    def params(self):
+        return {"activation": self.activation}
+
+
+class DenseLayer(Block):
+    r"""LNR22 MLP layer on the post-activation stream Φ:  h' = X W/√n,  X' = √c φ_s(h')."""
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+
+    def step(self, x, ops):
+        return ops.act(ops.linear(x), self.activation)
+
+    def params(self):
+        return {"activation": self.activation}
+
+
+class Attention(Block):
+    r"""Shaped (or standard) softmax attention, H heads concatenated along the width:
+
+        A_h = [I] + Softmax(Y_h / τ) − [11ᵀ/m],   Y_h = (X W^Q_h/√n)(X W^K_h/√n)ᵀ,
+        τ = τ0 · n^e · √n_k,   head output A_h X W^V_h / √n,  W^V_h ∈ R^{n×(n/H)}.
+
+    The identity and the centring 11ᵀ/m are switches; standard attention is
+    ``identity=False, centre=False, e=0, tau0=1``.  Use inside :class:`Residual` for the sublayer
+    X' = λX + γ·(attention output)."""
+
+    def __init__(self, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2), heads=1,
+                 centre=True, identity=True):
+        self.tau0 = _num("tau0", tau0, positive=True)
+        self.e = sp.nsimplify(_num("e", e, nonneg=True))
+        if not self.e.is_number:
+            raise CovsdeInputError(f"temperature exponent e must be a number, got e={e}")
+        if int(heads) != heads or int(heads) < 1:
+            raise CovsdeInputError(f"heads must be an integer ≥ 1, got heads={heads}")
+        self.heads = int(heads)
+        self.centre, self.identity = bool(centre), bool(identity)
+
+    def step(self, x, ops):
+        outs = []
+        if not self.centre:
+            ops.note("without centring A → I + 11ᵀ/m (or 11ᵀ/m without the identity): an O(1) "
+                     "deterministic change of V per layer")
+        for _ in range(self.heads):
+            A = ops.softmax(ops.logits(x, self.tau0, self.e))
+            if self.identity:
+                A = A + ops.eye()
+            if self.centre:
+                A = A - ops.uniform()
+            outs.append(ops.matmul(A, ops.linear(x, sp.Rational(1, self.heads))))
+        return outs[0] if self.heads == 1 else ops.concat(outs)
+
+    def params(self):
+        return {"tau0": self.tau0, "e": self.e, "heads": self.heads, "centre": self.centre,
+                "identity": self.identity}
+
+
+def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive=True), lam1=None,
+                      gamma2=None, lam2=None, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2),
+                      heads=1, centre=True, identity=True) -> Block:
+    r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post."""
+    gamma2 = gamma1 if gamma2 is None else gamma2
+    if lam2 is None and gamma2 is gamma1:
+        lam2 = lam1
+    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1),
+                  Residual(MLPBranch(activation), gamma2, lam2))

@@ -1,0 +1,238 @@
+"""Truncated ε-series of random m×m matrices, ε = n^{-1/2}.
+
+A :class:`Ser` is  M = Σ_e ε^e (D_e + N_e)  where D_e is a deterministic SymPy matrix and N_e is
+a *fluctuation*: a sum of terms  c · A · Ẑ_k^{(T)} · B  that are linear in a Gaussian matrix
+
+    Ẑ_k = L Z_k Lᵀ,   L = chol(V),   Z_k ∈ R^{m×m} i.i.d. N(0, 1),
+    so that   E[Ẑ_ij Ẑ_kl] = V_ik V_jl.
+
+Different k are independent.  Products of two fluctuations only matter through their mean at
+order ε^{e1+e2} ≤ ε² (their own fluctuation is o(ε) and does not reach the diffusion), so a
+product keeps only the mean, computed with the Wick rules (M deterministic)
+
+    E[Ẑ M Ẑ] = V Mᵀ V,      E[Ẑ M Ẑᵀ] = E[Ẑᵀ M Ẑ] = tr(M V) V,      E[Ẑᵀ M Ẑᵀ] = V Mᵀ V,
+    E[(AẐB)∘(CẐD)]_{αβ} = (AVCᵀ)_{αα}(BᵀVD)_{ββ},   E[(AẐB)∘(CẐᵀD)] = (AVD)∘(CVB).
+
+Mean terms are kept up to ε² and fluctuations below ε²; that is all the drift b (the ε² mean)
+and the diffusion Σ (covariance of the ε¹ fluctuation) need.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+EMAX = sp.Integer(2)
+
+
+def _mm(*mats):
+    """Product of matrices where ``None`` stands for the identity."""
+    out = None
+    for M in mats:
+        if M is None:
+            continue
+        out = M if out is None else out * M
+    return out
+
+
+def _imm(M):
+    return None if M is None else sp.ImmutableMatrix(M)
+
+
+def _scalar_part(M):
+    """(None, d) if M = d·I structurally, else (M, 1)."""
+    if M is None:
+        return None, 1
+    m = M.shape[0]
+    d = M[0, 0]
+    for i in range(m):
+        for j in range(m):
+            x = M[i, j]
+            if (i == j and x != d) or (i != j and x != 0):
+                return M, 1
+    return None, d
+
+
+def _tr(M):
+    return M.trace()
+
+
+@dataclass
+class NoiseRegistry:
+    """Hands out ids of independent Gaussian matrices Z_k; remembers where each came from."""
+
+    origin: dict = field(default_factory=dict)
+    count: int = 0
+
+    def new(self, origin: str) -> int:
+        k = self.count
+        self.count += 1
+        self.origin[k] = origin
+        return k
+
+
+class Ser:
+    """A random m×m matrix as a truncated ε-series (see module docstring)."""
+
+    __slots__ = ("m", "V", "det", "noise")
+
+    def __init__(self, m, V, det=None, noise=None):
+        self.m = m
+        self.V = V  # the symbolic covariance, an ImmutableMatrix
+        self.det = det or {}  # exponent -> ImmutableMatrix
+        self.noise = noise or {}  # exponent -> {(k, A, T, B): coef}
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def const(cls, m, V, M, e=0):
+        s = cls(m, V)
+        if M is not None:
+            s.det[sp.Rational(e)] = sp.ImmutableMatrix(M)
+        return s
+
+    @classmethod
+    def gaussian(cls, m, V, k, e, coef=1, A=None, T=0, B=None):
+        s = cls(m, V)
+        s.noise[sp.Rational(e)] = {(k, _imm(A), T, _imm(B)): sp.sympify(coef)}
+        return s
+
+    def copy(self):
+        return Ser(self.m, self.V, dict(self.det), {e: dict(t) for e, t in self.noise.items()})
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _add_det(self, e, M):
+        if e > EMAX or M is None:
+            return
+        M = sp.ImmutableMatrix(M)
+        if M.is_zero_matrix:
+            return
+        self.det[e] = M if e not in self.det else sp.ImmutableMatrix(self.det[e] + M)
+
+    def _add_noise(self, e, key, coef):
+        if e >= EMAX:
+            return
+        k, A, T, B = key
+        A, ca = _scalar_part(A)
+        B, cb = _scalar_part(B)
+        key = (k, A, T, B)
+        coef = sp.sympify(coef) * ca * cb
+        if coef == 0:
+            return
+        d = self.noise.setdefault(e, {})
+        d[key] = d.get(key, 0) + coef
+
+    def exponents(self):
+        return sorted(set(self.det) | set(self.noise))
+
+    def min_exponent(self):
+        es = [e for e, M in self.det.items()] + [e for e, t in self.noise.items() if t]
+        return min(es) if es else None
+
+    # ---- arithmetic ------------------------------------------------------------------------
+    def __add__(self, other):
+        if not isinstance(other, Ser):
+            raise TypeError("Ser + non-Ser")
+        out = self.copy()
+        for e, M in other.det.items():
+            out._add_det(e, M)
+        for e, terms in other.noise.items():
+            for key, c in terms.items():
+                out._add_noise(e, key, c)
+        return out
+
+    def __neg__(self):
+        return self.scale(-1)
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def scale(self, c, de=0):
+        """c · ε^{de} · self, with c a scalar SymPy expression."""
+        c = sp.sympify(c)
+        out = Ser(self.m, self.V)
+        if c == 0:
+            return out
+        de = sp.Rational(de)
+        for e, M in self.det.items():
+            out._add_det(e + de, c * M)
+        for e, terms in self.noise.items():
+            for key, cc in terms.items():
+                out._add_noise(e + de, key, c * cc)
+        return out
+
+    @property
+    def T(self):
+        out = Ser(self.m, self.V)
+        out.det = {e: M.T for e, M in self.det.items()}
+        for e, terms in self.noise.items():
+            for (k, A, t, B), c in terms.items():
+                out._add_noise(e, (k, _imm(None if B is None else B.T), 1 - t, _imm(None if A is None else A.T)), c)
+        return out
+
+    def __matmul__(self, other):
+        V = self.V
+        out = Ser(self.m, V)
+        for (e1, D1), (e2, D2) in itertools.product(self.det.items(), other.det.items()):
+            out._add_det(e1 + e2, D1 * D2)
+        for (e1, D1), (e2, terms) in itertools.product(self.det.items(), other.noise.items()):
+            for (k, A, t, B), c in terms.items():
+                out._add_noise(e1 + e2, (k, _imm(_mm(D1, A)), t, B), c)
+        for (e1, terms), (e2, D2) in itertools.product(self.noise.items(), other.det.items()):
+            for (k, A, t, B), c in terms.items():
+                out._add_noise(e1 + e2, (k, A, t, _imm(_mm(B, D2))), c)
+        for (e1, t1), (e2, t2) in itertools.product(self.noise.items(), other.noise.items()):
+            if e1 + e2 > EMAX:
+                continue
+            for (k1, A, T1, B), c1 in t1.items():
+                for (k2, C, T2, D), c2 in t2.items():
+                    if k1 != k2:
+                        continue
+                    M = _mm(B, C)
+                    if M is None:
+                        M = sp.eye(self.m)
+                    if T1 == T2:
+                        mean = _mm(A, V, M.T, V, D)
+                    else:
+                        mean = _tr(M * V) * _mm(A, V, D)
+                    out._add_det(e1 + e2, c1 * c2 * mean)
+        return out
+
+    def hadamard(self, other):
+        """Element-wise product; a deterministic matrix times a fluctuation is not needed by any
+        block and is refused."""
+        V = self.V
+        out = Ser(self.m, V)
+        for (e1, D1), (e2, D2) in itertools.product(self.det.items(), other.det.items()):
+            out._add_det(e1 + e2, sp.ImmutableMatrix(D1.multiply_elementwise(D2)))
+        if (self.det and other.noise) or (self.noise and other.det):
+            raise NotImplementedError("Hadamard product of a deterministic matrix with a fluctuation")
+        m = self.m
+        I = sp.eye(m)
+        for (e1, t1), (e2, t2) in itertools.product(self.noise.items(), other.noise.items()):
+            if e1 + e2 > EMAX:
+                continue
+            for (k1, A, T1, B), c1 in t1.items():
+                for (k2, C, T2, D), c2 in t2.items():
+                    if k1 != k2:
+                        continue
+                    A_, B_, C_, D_ = (I if X is None else X for X in (A, B, C, D))
+                    if T1 == T2:
+                        left = A_ * V * C_.T
+                        right = B_.T * V * D_
+                        mean = sp.Matrix(m, m, lambda a, b: left[a, a] * right[b, b])
+                    else:
+                        mean = (A_ * V * D_).multiply_elementwise(C_ * V * B_)
+                    out._add_det(e1 + e2, c1 * c2 * mean)
+        return out
+
+    # ---- views -----------------------------------------------------------------------------
+    def det_at(self, e):
+        return self.det.get(sp.Rational(e), sp.ImmutableMatrix(sp.zeros(self.m, self.m)))
+
+    def noise_at(self, e):
+        return self.noise.get(sp.Rational(e), {})
+
+    def leading(self):
+        """The ε⁰ deterministic part (zero matrix if absent)."""
+        return self.det_at(0)

@@ -1,0 +1,144 @@
+"""Finite-network backends for ``Block.step``: the same one-step map as derive/, on tensors.
+
+X is a batch of B independent networks' representations, a tensor of shape (B, m, n).
+
+* ``mode="weights"``: real Gaussian weight matrices, W ∈ R^{n×k} i.i.d. N(0,1), drawn per layer
+  on the fly (memory does not grow with depth): x ↦ x W / √n.
+* ``mode="exact"``: the exact-in-law sampler (facts.md): given x with Gram V = x xᵀ/n,
+  x W/√n has i.i.d. N(0, V) columns independent of x's own randomness, so it is drawn as
+  chol(V)·ξ with ξ ∈ R^{m×k} i.i.d. N(0,1) — O(m² n) per layer instead of O(m n²).
+
+With ``record=True`` (exact mode) every Gaussian draw also stores its first-order Gram
+fluctuations (ξξᵀ/k − I, cross terms U ξᵀ/n against the whitened input and earlier draws,
+ξ_Q ξ_Kᵀ/√n_k for logits).  They have mean exactly 0 and are the limits of the derived noise's
+Gaussian matrices, so they serve as control variates in one-step moment tests.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+import torch
+
+
+def _f(x, name="parameter"):
+    v = sp.sympify(x)
+    if not v.is_number:
+        raise ValueError(f"{name} {x} is symbolic: give it a value (e.g. --set {x}=...)")
+    return float(v)
+
+
+class TorchOps:
+    symbolic = False
+
+    def __init__(self, n: int, m: int, batch: int, *, mode="exact", n_k=None, dtype=torch.float64,
+                 device="cpu", generator: torch.Generator | None = None, record=False):
+        if mode not in ("exact", "weights"):
+            raise ValueError(f"mode must be 'exact' or 'weights', got {mode!r}")
+        self.n, self.m, self.B, self.mode = int(n), int(m), int(batch), mode
+        self.n_k = int(n_k or n)
+        self.dtype, self.device, self.gen = dtype, torch.device(device), generator
+        self.record = record
+        self.stats = []
+        self._basis = []
+        self._act_cache = {}
+
+    # ---- randomness ------------------------------------------------------------------------
+    def randn(self, *shape):
+        return torch.randn(*shape, generator=self.gen, dtype=self.dtype, device=self.device)
+
+    def begin(self, x):
+        """Call with the block input before ``step`` when recording control variates."""
+        if self.record:
+            L = torch.linalg.cholesky(self.gram(x))
+            self._basis = [torch.linalg.solve_triangular(L, x, upper=False)]
+        return x
+
+    def gram(self, x):
+        return x @ x.transpose(-1, -2) / x.shape[-1]
+
+    def _draw(self, x, k):
+        """x W/√n (weights) or chol(x xᵀ/n) ξ (exact), with k output columns."""
+        if self.mode == "weights":
+            W = self.randn(self.B, x.shape[-1], k)
+            return x @ W / math.sqrt(x.shape[-1])
+        L = torch.linalg.cholesky(self.gram(x))
+        xi = self.randn(self.B, self.m, k)
+        if self.record:
+            eye = torch.eye(self.m, dtype=self.dtype, device=self.device)
+            self.stats.append((xi @ xi.transpose(-1, -2) / k - eye) * math.sqrt(k))
+            for b in self._basis:
+                if b.shape[-1] == k:
+                    self.stats.append(b @ xi.transpose(-1, -2) / math.sqrt(k))
+            self._basis.append(xi)
+        return L @ xi
+
+    # ---- the ops used by blocks ---------------------------------------------------------------
+    def linear(self, x, frac=1):
+        k = int(round(self.n * _f(frac)))
+        return self._draw(x, k)
+
+    def act(self, x, activation):
+        key = repr(activation)
+        if key not in self._act_cache:
+            self._act_cache[key] = activation.numeric(self.n)
+        phi, c = self._act_cache[key]
+        return math.sqrt(c) * phi(x)
+
+    def logits(self, x, tau0, e):
+        tau = _f(tau0, "tau0") * self.n ** _f(e, "e") * math.sqrt(self.n_k)
+        if self.mode == "weights":
+            q = self._draw(x, self.n_k)
+            k = self._draw(x, self.n_k)
+        else:
+            L = torch.linalg.cholesky(self.gram(x))
+            xq, xk = self.randn(self.B, self.m, self.n_k), self.randn(self.B, self.m, self.n_k)
+            if self.record:
+                self.stats.append(xq @ xk.transpose(-1, -2) / math.sqrt(self.n_k))
+            q, k = L @ xq, L @ xk
+        return q @ k.transpose(-1, -2) / tau
+
+    def softmax(self, S):
+        return torch.softmax(S, dim=-1)
+
+    def matmul(self, A, x):
+        return A @ x
+
+    def add(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    def scale(self, c, x):
+        c = _f(c)
+        return x if c == 1.0 else c * x
+
+    def concat(self, parts):
+        return torch.cat(parts, dim=-1)
+
+    def eye(self):
+        return torch.eye(self.m, dtype=self.dtype, device=self.device)
+
+    def uniform(self):
+        return torch.full((self.m, self.m), 1.0 / self.m, dtype=self.dtype, device=self.device)
+
+    def note(self, text):
+        pass
+
+    def stats_matrix(self):
+        """(B, p) matrix of recorded control variates (mean 0)."""
+        if not self.stats:
+            return torch.zeros(self.B, 0, dtype=self.dtype, device=self.device)
+        return torch.cat([s.reshape(self.B, -1) for s in self.stats], dim=1)
+
+
+def whitened_input(V, n, batch, *, dtype=torch.float64, device="cpu", generator=None):
+    """B inputs X ∈ R^{m×n} with X Xᵀ/n = V exactly and Gaussian-looking columns:
+    X = chol(V) · chol(G Gᵀ/n)^{-1} G, G i.i.d. N(0,1)."""
+    V = torch.as_tensor(V, dtype=dtype, device=device)
+    m = V.shape[-1]
+    G = torch.randn(batch, m, n, generator=generator, dtype=dtype, device=device)
+    Lg = torch.linalg.cholesky(G @ G.transpose(-1, -2) / n)
+    U = torch.linalg.solve_triangular(Lg, G, upper=False)
+    return torch.linalg.cholesky(V) @ U
