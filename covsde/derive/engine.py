@@ -35,7 +35,9 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
         hit = cache.load("derive", key)
         if hit is not None:
             try:
-                res = pickle.loads(hit)
+                # stored trees are already canonical: rebuild them without re-evaluating
+                with sp.core.parameters.evaluate(False):
+                    res = pickle.loads(hit)
                 if isinstance(res, Derivation):
                     res.from_cache = True
                     return res
@@ -46,6 +48,8 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
     res.name = name or repr(block)
     res.key = key
     res.seconds = time.perf_counter() - t0
+    if use_cache and res.has_limit:
+        res.diffusion  # computed once, stored with the derivation
     if use_cache:
         cache.store("derive", key, pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
     return res

@@ -127,6 +127,48 @@ class Derivation:
                     Sig[i, j, k, l] = val
         return b, Sig
 
+    def numeric_fn(self):
+        """A fast numeric view: f(V, params) → (b, groups, Σ-entries) with numpy arrays, where
+        groups = [[(coef, A, T, B), ...], ...] (A, B = None for the identity)."""
+        self._require()
+        if getattr(self, "_numfn", None) is not None:
+            return self._numfn
+        params = self.parameters
+        m = self.m
+        exprs, layout = [sp.Matrix(self.drift)], []
+        for g in self.noise:
+            gl = []
+            for t in g.terms:
+                gl.append((len(exprs), t.A is not None, t.T, t.B is not None))
+                exprs.append(sp.Matrix([[t.coef]]))
+                exprs.append(sp.Matrix(t.A) if t.A is not None else sp.zeros(1, 1))
+                exprs.append(sp.Matrix(t.B) if t.B is not None else sp.zeros(1, 1))
+            layout.append(gl)
+        f = sp.lambdify(list(self.symbols) + params, exprs, "numpy", cse=True)
+        pairs = _pairs(m)
+
+        def fn(V, values=None):
+            V = np.asarray(V, dtype=float)
+            args = [V[i, j] for i, j in pairs]
+            for s_ in params:
+                if values is None or s_.name not in values:
+                    raise CovsdeInputError(f"parameter {s_.name} is symbolic: give a value")
+                args.append(float(values[s_.name]))
+            out = f(*args)
+            b = np.array(out[0], dtype=float)
+            groups = [[(float(np.asarray(out[k]).reshape(-1)[0]), np.array(out[k + 1], dtype=float) if hasA else None, T,
+                        np.array(out[k + 2], dtype=float) if hasB else None) for k, hasA, T, hasB in gl]
+                      for gl in layout]
+            return b, groups
+
+        self._numfn = fn
+        return fn
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d.pop("_numfn", None)
+        return d
+
     # ---- printing ----------------------------------------------------------------------------
     def latex(self) -> str:
         if not self.has_limit:

@@ -1,7 +1,8 @@
 """One-step moments: n·E[ΔV | V] and n·Cov[ΔV | V] from many one-layer draws, vs b(V), Σ(V).
 
-Estimator.  B inputs X with X Xᵀ/n = V exactly are pushed through one layer (exact-in-law
-backend by default).  The mean uses regression control variates: the recorded first-order Gram
+Estimator.  B inputs X with X Xᵀ/n = V exactly, in antithetic pairs (X, −X) so that odd
+functionals of the input (which matter when an activation acts on the stream itself) cancel, are
+pushed through one layer (exact-in-law backend by default).  The mean uses regression control variates: the recorded first-order Gram
 fluctuations c (mean exactly 0) absorb the O(n^{-1/2}) noise, so
 
     n·Ê[ΔV] = n·mean(ΔV − β̂ᵀ c),   β̂ = least squares of ΔV on c,
@@ -64,7 +65,8 @@ def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n
     while done < samples:
         b = min(chunk, samples - done)
         ops = TorchOps(n, m, b, mode=mode, n_k=n_k, generator=gen, record=(mode == "exact"), device=device)
-        x = whitened_input(V, n, b, generator=gen, device=device)
+        x = whitened_input(V, n, (b + 1) // 2, generator=gen, device=device)
+        x = torch.cat([x, -x])[:b]  # antithetic inputs: odd functionals of X cancel exactly
         ops.begin(x)
         y = block.step(x, ops)
         dvs.append((ops.gram(y) - torch.as_tensor(V)).cpu().numpy())
@@ -73,11 +75,11 @@ def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n
     return np.concatenate(dvs), np.concatenate(cvs)
 
 
-def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=2000):
+def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=2000, n_k=None):
     """Estimates of n·E[ΔV] (with control variates) and n·Cov[ΔV], with standard errors."""
     V = np.asarray(V, dtype=float)
     m = V.shape[0]
-    dV, C = sample_one_step(block, V, n, samples, seed=seed, mode=mode, chunk=chunk)
+    dV, C = sample_one_step(block, V, n, samples, seed=seed, mode=mode, chunk=chunk, n_k=n_k)
     idx = [(i, j) for i in range(m) for j in range(i, m)]
     Y = np.stack([dV[:, i, j] for i, j in idx], axis=1) * n  # n·ΔV
     if C.shape[1]:
@@ -128,8 +130,8 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
 
 
 def one_step_check(block, derivation, V, params=None, *, n=2048, samples=20000, seed=0, alpha=0.01, bias=1.0,
-                   drift_scale=1.0, diffusion_scale=1.0, mode="exact"):
+                   drift_scale=1.0, diffusion_scale=1.0, mode="exact", n_k=None):
     """Sample one layer at V and compare with the derivation (scaled, for power checks)."""
     b, Sig = derivation.numeric(V, params)
-    mom = one_step_moments(block, V, n=n, samples=samples, seed=seed, mode=mode)
+    mom = one_step_moments(block, V, n=n, samples=samples, seed=seed, mode=mode, n_k=n_k)
     return compare_moments(mom, b * drift_scale, Sig * diffusion_scale, alpha=alpha, bias=bias)
