@@ -1,0 +1,235 @@
+"""Code generation: a derivation → a Python module of ``@njit(cache=True)`` kernels.
+
+The module holds ``coeffs(V, b, mats)`` (the drift b(V) and the matrices A_t(V), B_t(V) of the
+structured noise, after common-subexpression elimination), ``noise(...)`` (N = Σ_g Σ_t c_t A_t
+(L Z_g Lᵀ)^{(T_t)} B_t, O(m³) per step), and the path integrators of :mod:`.template`.
+
+Printing goes through :class:`NumbaPrinter`, a SymPy ``PythonCodePrinter`` subclass:
+``acos(x)`` becomes ``_acos(x)`` = atan2(√(1−x²), x) with x clipped to [−1, 1] (accurate near
+ρ = 1), and square roots clip tiny negative round-off, ``_sqrtc(x)`` = √max(x, 0).
+
+Modules are content-addressed (SHA-256 of the source) in the covsde cache folder
+(:func:`covsde.derive.cache.cache_dir`, env ``COVSDE_CACHE_DIR``), written atomically, verified
+against the hash line on load, and rebuilt when corrupted.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from ..derive import cache
+from ..derive.errors import CovsdeInputError
+from . import template
+
+GEN_VERSION = "6"
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt)."""
+
+    def _print_acos(self, expr):
+        return f"_acos({self._print(expr.args[0])})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, e = expr.args
+        if e == sp.Rational(1, 2):
+            return f"_sqrtc({self._print(base)})"
+        if e == -sp.Rational(1, 2):
+            return f"(1.0/_sqrtc({self._print(base)}))"
+        if e.is_Integer and e == -1:
+            return f"(1.0/({self._print(base)}))"
+        if e.is_Integer and 2 <= e <= 4:
+            b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
+            return "*".join([b] * int(e))
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Rational(self, expr):
+        return f"{float(expr)!r}"
+
+    def _print_Pi(self, expr):
+        return "math.pi"
+
+    def _print_Symbol(self, expr):
+        return expr.name
+
+
+def _printer():
+    return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3"})
+
+
+def generate_source(derivation, params: dict | None = None) -> str:
+    """Source text of the kernel module for a derivation with numeric parameters."""
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
+    d = derivation
+    if d.parameters:
+        params = params or {}
+        missing = [s.name for s in d.parameters if s.name not in params]
+        if missing:
+            raise CovsdeInputError(f"parameter(s) {', '.join(missing)} are symbolic: give values "
+                                   f"(--set {missing[0]}=...)")
+        d = d.subs(params)
+    m = d.m
+    pr = _printer()
+    # collect expressions: drift upper triangle, then every A_t / B_t matrix
+    exprs = []
+    for i in range(m):
+        for j in range(i, m):
+            exprs.append(d.drift[i, j])
+    mats, mat_index = [], {}
+    groups = []
+    for g in d.noise:
+        terms = []
+        for t in g.terms:
+            ia = ib = -1
+            for M, slot in ((t.A, "A"), (t.B, "B")):
+                if M is None:
+                    continue
+                key = sp.ImmutableMatrix(M)
+                if key not in mat_index:
+                    mat_index[key] = len(mats)
+                    mats.append(key)
+                if slot == "A":
+                    ia = mat_index[key]
+                else:
+                    ib = mat_index[key]
+            coef = complex(sp.N(t.coef))
+            if abs(coef.imag) > 1e-12 or coef.real != coef.real:
+                raise CovsdeInputError(f"noise coefficient {t.coef} is not real for these parameters")
+            terms.append((coef.real, ia, t.T, ib))
+        groups.append(terms)
+    for M in mats:
+        exprs.extend(list(M))
+    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"))
+    lines = []
+    for i in range(m):
+        for j in range(i, m):
+            lines.append(f"    V_{i}_{j} = V[{i}, {j}]")
+    for s, e in repl:
+        lines.append(f"    {s} = {pr.doprint(e)}")
+    k = 0
+    for i in range(m):
+        for j in range(i, m):
+            code = pr.doprint(reduced[k])
+            lines.append(f"    b[{i}, {j}] = {code}")
+            if i != j:
+                lines.append(f"    b[{j}, {i}] = b[{i}, {j}]")
+            k += 1
+    for q in range(len(mats)):
+        for i in range(m):
+            for j in range(m):
+                lines.append(f"    mats[{q}, {i}, {j}] = {pr.doprint(reduced[k])}")
+                k += 1
+    coeff_body = "\n".join(lines) if lines else "    pass"
+    # noise body.  A group {c·A Ẑ B, c·Bᵀ Ẑᵀ Aᵀ} is M + Mᵀ with M = c·A Ẑ B; the Wishart group
+    # c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with S = (Z + Zᵀ)/√2 symmetric, drawn directly (S_ii = √2 z_ii,
+    # S_ij = z_ij for i < j: m(m+1)/2 normals) — the flag SYM[g] tells the integrator.
+    def tr(M):
+        return None if M is None else sp.ImmutableMatrix(M.T)
+
+    nl, sym = [], []
+    for gi, (g, terms) in enumerate(zip(d.noise, groups)):
+        pair = (len(g.terms) == 2 and g.terms[0].T != g.terms[1].T
+                and sp.simplify(g.terms[0].coef - g.terms[1].coef) == 0
+                and tr(g.terms[0].B) == g.terms[1].A and tr(g.terms[0].A) == g.terms[1].B)
+        if pair and g.terms[0].A is None and g.terms[0].B is None:
+            sym.append(True)
+            nl.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, {terms[0][0] * 2 ** 0.5!r}, out)")
+            continue
+        sym.append(False)
+        nl.append(f"    _lzl(L, Z[{gi}], t1, zh)")
+        if pair:
+            c, ia, T, ib = terms[0] if terms[0][2] == 0 else terms[1]
+            if ia >= 0 and ib >= 0:
+                nl.append(f"    _mm(mats[{ia}], zh, t1)")
+                nl.append(f"    _mm(t1, mats[{ib}], t2)")
+            elif ia >= 0:
+                nl.append(f"    _mm(mats[{ia}], zh, t2)")
+            elif ib >= 0:
+                nl.append(f"    _mm(zh, mats[{ib}], t2)")
+            else:
+                nl.append("    t2[:, :] = zh")
+            nl.append(f"    _sym_acc(t2, {c!r}, out)")
+            continue
+        for c, ia, T, ib in terms:
+            src = "zh"
+            if T:
+                nl.append("    _transpose(zh, t2)")
+                src = "t2"
+            if ia >= 0 and ib >= 0:
+                nl.append(f"    _mm(mats[{ia}], {src}, t1)")
+                nl.append(f"    _mm_acc(t1, mats[{ib}], {c!r}, out)")
+            elif ia >= 0:
+                nl.append(f"    _mm_acc(mats[{ia}], {src}, {c!r}, out)")
+            elif ib >= 0:
+                nl.append(f"    _mm_acc({src}, mats[{ib}], {c!r}, out)")
+            else:
+                nl.append(f"    _acc({src}, {c!r}, out)")
+    noise_body = "\n".join(nl) if nl else "    pass"
+    body = template.render(m=m, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), coeff_body=coeff_body,
+                           noise_body=noise_body, desc=(d.name or d.block).replace("\n", " ")[:200],
+                           sym=tuple(sym) if sym else (False,))
+    return body
+
+
+def _verify(text: str) -> bool:
+    first, _, rest = text.partition("\n")
+    if not first.startswith("# covsde-hash: "):
+        return False
+    return hashlib.sha256(rest.encode()).hexdigest() == first[len("# covsde-hash: "):].strip()
+
+
+def derivation_hash(derivation, params=None) -> str:
+    """Content address of a derivation's kernels: the derivation's own key (a hash of block, m and
+    engine version, set by ``derive``) or, without one, its pickled expressions; plus parameter
+    values and the generator version."""
+    import pickle
+
+    ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()
+    payload = repr((GEN_VERSION, derivation.m, ident, sorted((k, str(v)) for k, v in (params or {}).items())))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_MODULES = {}
+
+
+def load_module(derivation, params=None):
+    """Import the kernel module for a derivation, generating it only if the cache lacks it."""
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
+    used = {s.name: params[s.name] for s in derivation.parameters if params and s.name in params}
+    memo = (id(derivation), tuple(sorted((k, str(v)) for k, v in used.items())))
+    if memo in _MODULES and _MODULES[memo][0] is derivation:
+        return _MODULES[memo][1]
+    digest = derivation_hash(derivation, used)
+    name = f"covsde_gen_{digest[:24]}"
+    if name in sys.modules:
+        mod = sys.modules[name]
+    else:
+        path = cache.path_for("numerics", name, ".py")
+        try:
+            ok = path.exists() and _verify(path.read_text())
+        except OSError:
+            ok = False
+        if not ok:  # missing or corrupted: (re)generate, write atomically
+            body = "# covsde generated module (do not edit) v" + GEN_VERSION + "\n" + generate_source(derivation, used)
+            text = f"# covsde-hash: {hashlib.sha256(body.encode()).hexdigest()}\n{body}"
+            try:
+                cache.atomic_write(path, text.encode())
+            except OSError:  # read-only cache: a private temporary folder
+                import tempfile
+
+                path = Path(tempfile.mkdtemp(prefix="covsde-gen-")) / f"{name}.py"
+                path.write_text(text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules[name] = mod
+        mod.__covsde_path__ = str(path)
+    _MODULES[memo] = (derivation, mod)
+    return mod

@@ -1,0 +1,317 @@
+"""Template of a generated kernel module (filled in by :mod:`.codegen`).
+
+Schemes, for dV = b dt + N √dt with N the structured noise:
+
+* ``em`` (Euler–Maruyama):  V' = V + b dt + N √dt.
+* ``psd`` (congruence step, the default):  with D = b dt + N √dt − ¼ dt N V⁻¹ N and
+  H = ½ D V⁻¹,   V' = (I + H) V (I + H)ᵀ = V + D + ¼ D V⁻¹ D, computed as the Gram matrix
+  F Fᵀ, F = L + ½ (L⁻¹ D)ᵀ (L = chol V).
+  V' is a congruence of V, so it is positive semidefinite whatever the step; pathwise
+  V' = V + b dt + N √dt + O(dt^{3/2}) with odd O(dt^{3/2}) terms, so the weak order is EM's.
+
+Stopping: a path whose V is not finite or has max|V| > threshold is *exploded*; one whose Cholesky
+factorisation fails (V left the positive-definite cone) *left_psd*.  Both are stopped, counted and
+timed, and keep their last valid V.  ``bscale`` multiplies the drift and ``nscale`` the noise
+(Σ × nscale²) at run time, for power analyses.  Paths run in fixed chunks of CHUNK, each chunk seeded from
+its own ``np.random.Generator`` (spawned from the user's seed by SeedSequence), so results do not
+depend on the number of threads.
+"""
+
+MODULE = r'''
+import math
+import numpy as np
+from numba import njit, prange
+
+M = @@M@@
+NGROUPS = @@NGROUPS@@
+NMATS = @@NMATS@@
+SYM = @@SYM@@  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
+DESCRIPTION = """@@DESC@@"""
+
+
+@njit(cache=True, inline="always")
+def _sqrtc(x):
+    return math.sqrt(x) if x > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _acos(x):
+    if x > 1.0:
+        x = 1.0
+    elif x < -1.0:
+        x = -1.0
+    return math.atan2(math.sqrt(1.0 - x * x), x)
+
+
+@njit(cache=True)
+def coeffs(V, b, mats):
+@@COEFF_BODY@@
+
+
+@njit(cache=True, inline="always")
+def _mm(A, B, out):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            s = 0.0
+            for k in range(m):
+                s += A[i, k] * B[k, j]
+            out[i, j] = s
+
+
+@njit(cache=True, inline="always")
+def _mm_acc(A, B, c, out):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            s = 0.0
+            for k in range(m):
+                s += A[i, k] * B[k, j]
+            out[i, j] += c * s
+
+
+@njit(cache=True, inline="always")
+def _acc(A, c, out):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] += c * A[i, j]
+
+
+@njit(cache=True, inline="always")
+def _transpose(A, out):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = A[j, i]
+
+
+@njit(cache=True, inline="always")
+def _lzl(L, Z, t, out):
+    """out = L Z Lᵀ (L lower triangular)."""
+    m = L.shape[0]
+    for i in range(m):
+        for j in range(m):
+            s = 0.0
+            for k in range(i + 1):
+                s += L[i, k] * Z[k, j]
+            t[i, j] = s
+    for i in range(m):
+        for j in range(m):
+            s = 0.0
+            for k in range(j + 1):
+                s += t[i, k] * L[j, k]
+            out[i, j] = s
+
+
+@njit(cache=True, inline="always")
+def _sym_acc(A, c, out):
+    """out += c (A + Aᵀ)."""
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] += c * (A[i, j] + A[j, i])
+
+
+@njit(cache=True, inline="always")
+def _lsl_sym_acc(L, Z, t, c, out):
+    """out += c · L S Lᵀ with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (upper triangle of Z)."""
+    m = L.shape[0]
+    r2 = math.sqrt(2.0)
+    for i in range(m):
+        for j in range(m):
+            s = 0.0
+            for k in range(i + 1):
+                if k < j:
+                    s += L[i, k] * Z[k, j]
+                elif k > j:
+                    s += L[i, k] * Z[j, k]
+                else:
+                    s += L[i, k] * r2 * Z[k, k]
+            t[i, j] = s
+    for i in range(m):
+        for j in range(i, m):
+            s = 0.0
+            for k in range(j + 1):
+                s += t[i, k] * L[j, k]
+            out[i, j] += c * s
+            if j != i:
+                out[j, i] += c * s
+
+
+@njit(cache=True)
+def noise(V, L, Z, mats, t1, t2, zh, out):
+    """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
+    out[:, :] = 0.0
+@@NOISE_BODY@@
+
+
+@njit(cache=True, inline="always")
+def _chol(V, L):
+    """Lower Cholesky factor; returns False if V is not (numerically) positive definite."""
+    m = V.shape[0]
+    for j in range(m):
+        s = V[j, j]
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not (s > 0.0) or not math.isfinite(s):
+            return False
+        d = math.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, m):
+            s = V[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            L[i, j] = s / d
+        for i in range(j):
+            L[i, j] = 0.0
+    return True
+
+
+@njit(cache=True, inline="always")
+def _trsm(L, B, out):
+    """out = L⁻¹ B (forward substitution, L lower triangular)."""
+    m = L.shape[0]
+    for c in range(m):
+        for i in range(m):
+            s = B[i, c]
+            for k in range(i):
+                s -= L[i, k] * out[k, c]
+            out[i, c] = s / L[i, i]
+
+
+@njit(cache=True, inline="always")
+def _solve_spd(L, B, out):
+    """out = V⁻¹ B with V = L Lᵀ (columns of B)."""
+    m = L.shape[0]
+    for c in range(m):
+        for i in range(m):
+            s = B[i, c]
+            for k in range(i):
+                s -= L[i, k] * out[k, c]
+            out[i, c] = s / L[i, i]
+        for i in range(m - 1, -1, -1):
+            s = out[i, c]
+            for k in range(i + 1, m):
+                s -= L[k, i] * out[k, c]
+            out[i, c] = s / L[i, i]
+
+
+@njit(cache=True)
+def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
+               nscale):
+    m = V0.shape[0]
+    npaths = Vout.shape[1]
+    V = np.empty((m, m))
+    Vn = np.empty((m, m))
+    L = np.zeros((m, m))
+    b = np.empty((m, m))
+    mats = np.zeros((NMATS, m, m))
+    Z = np.empty((NGROUPS, m, m))
+    N = np.empty((m, m))
+    D = np.empty((m, m))
+    W = np.empty((m, m))
+    H = np.empty((m, m))
+    t1 = np.empty((m, m))
+    t2 = np.empty((m, m))
+    zh = np.empty((m, m))
+    sq = math.sqrt(dt) * nscale
+    dtb = dt * bscale
+    for p in range(npaths):
+        V[:, :] = V0
+        st = 0
+        k = 0
+        for step in range(nsteps + 1):
+            while k < save_steps.shape[0] and save_steps[k] == step:
+                Vout[k, p, :, :] = V
+                k += 1
+            if step == nsteps:
+                break
+            if not _chol(V, L):
+                st = 2
+            if st == 0:
+                coeffs(V, b, mats)
+                if drift_only:
+                    N[:, :] = 0.0
+                else:
+                    for g in range(NGROUPS):
+                        for i in range(m):
+                            for j in range(i if SYM[g] else 0, m):
+                                Z[g, i, j] = rng.standard_normal()
+                    noise(V, L, Z, mats, t1, t2, zh, N)
+                if scheme == 0:
+                    for i in range(m):
+                        for j in range(m):
+                            Vn[i, j] = V[i, j] + dtb * b[i, j] + sq * N[i, j]
+                else:
+                    # D = b dt + N √dt − ¼ dt N V⁻¹ N ;  V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ
+                    # (= (I + H) V (I + H)ᵀ, H = ½ D V⁻¹: a Gram matrix, PSD also in floating point)
+                    _trsm(L, N, W)  # W = L⁻¹ N, so N V⁻¹ N = Wᵀ W
+                    for i in range(m):
+                        for j in range(i, m):
+                            s = 0.0
+                            for q in range(m):
+                                s += W[q, i] * W[q, j]
+                            x = dtb * b[i, j] + sq * N[i, j] - 0.25 * dt * nscale * nscale * s
+                            D[i, j] = x
+                            D[j, i] = x
+                    _trsm(L, D, W)  # W = L⁻¹ D
+                    for i in range(m):
+                        for j in range(m):
+                            H[i, j] = L[i, j] + 0.5 * W[j, i]
+                    for i in range(m):
+                        for j in range(i, m):
+                            s = 0.0
+                            for q in range(m):
+                                s += H[i, q] * H[j, q]
+                            Vn[i, j] = s
+                            Vn[j, i] = s
+                for i in range(m):
+                    for j in range(i + 1, m):
+                        a = 0.5 * (Vn[i, j] + Vn[j, i])
+                        Vn[i, j] = a
+                        Vn[j, i] = a
+                big = 0.0
+                finite = True
+                for i in range(m):
+                    for j in range(m):
+                        x = Vn[i, j]
+                        if not math.isfinite(x):
+                            finite = False
+                        elif abs(x) > big:
+                            big = abs(x)
+                if not finite or big > threshold:
+                    st = 1
+                else:
+                    V[:, :] = Vn
+            if st != 0:
+                status[p] = st
+                tdeath[p] = step * dt
+                while k < save_steps.shape[0]:
+                    Vout[k, p, :, :] = V
+                    k += 1
+                break
+
+
+@njit(cache=True, parallel=True)
+def simulate(V0, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
+             bscale, nscale):
+    npaths = Vout.shape[1]
+    nchunks = len(rngs)
+    for c in prange(nchunks):
+        lo = c * chunk
+        hi = min(lo + chunk, npaths)
+        _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
+                   tdeath[lo:hi], drift_only, bscale, nscale)
+
+
+@njit(cache=True)
+def drift_vec(V, b, mats):
+    coeffs(V, b, mats)
+'''
+
+
+def render(m, ngroups, nmats, coeff_body, noise_body, desc, sym=(False,)):
+    return (MODULE.replace("@@M@@", str(m)).replace("@@SYM@@", repr(tuple(sym))).replace("@@NGROUPS@@", str(ngroups)).replace("@@NMATS@@", str(nmats))
+            .replace("@@COEFF_BODY@@", coeff_body).replace("@@NOISE_BODY@@", noise_body)
+            .replace("@@DESC@@", desc.replace('"', "'")))
