@@ -20,8 +20,7 @@ import sys
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
-    pass
+from .derive.errors import UsageError  # noqa: E402  (one class, also when run as __main__)
 
 
 class _Parser(argparse.ArgumentParser):

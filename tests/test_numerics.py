@@ -14,6 +14,7 @@ from covsde.derive import derive
 from covsde.derive.errors import CovsdeInputError
 from covsde.derive.variants import build
 from covsde.numerics import load_module, simulate, solve_ode
+from covsde.numerics.codegen import param_vector
 from covsde.validate.strategies import psd_matrices
 
 
@@ -23,13 +24,17 @@ def _d(variant, m, **s):
 
 
 # ---- generated kernels equal SymPy evaluation -------------------------------------------------
-KERNEL_CASES = [("mlp", 3, {}), ("transformer", 3, {"gamma": 0.6, "tau0": 0.8}), ("resnet", 2, {"gamma": 0.5})]
+KERNEL_CASES = [("mlp", 3, {}, {}), ("transformer", 3, {"gamma": 0.6, "tau0": 0.8}, {}),
+                ("resnet", 2, {"gamma": 0.5}, {}),
+                ("transformer", 2, {}, {"gamma": 0.45, "tau0": 0.7}),  # symbolic parameters, run-time values
+                ("mlp", 2, {"c_plus": "c_plus", "c_minus": "c_minus"}, {"c_plus": 0.3, "c_minus": -1.7})]
 
 
-@pytest.mark.parametrize("variant,m,s", KERNEL_CASES)
-def test_generated_kernels_match_sympy(variant, m, s):
+@pytest.mark.parametrize("variant,m,s,values", KERNEL_CASES)
+def test_generated_kernels_match_sympy(variant, m, s, values):
     d = _d(variant, m, **s)
     mod = load_module(d)
+    P = param_vector(d, values)
     fn = d.numeric_fn()
     rng = np.random.default_rng(7)
 
@@ -38,16 +43,18 @@ def test_generated_kernels_match_sympy(variant, m, s):
     def check(V):
         b = np.empty((m, m))
         mats = np.zeros((mod.NMATS, m, m))
-        mod.coeffs(V, b, mats)
+        cf = np.zeros(mod.NCOEF)
+        mod.coeffs(V, P, b, mats, cf)
         sub = {sym: V[i, j] for sym, (i, j) in zip(d.symbols, [(i, j) for i in range(m) for j in range(i, m)])}
+        sub.update({sym: values[sym.name] for sym in d.parameters})
         ref = np.array(d.drift.xreplace(sub).evalf(30), dtype=float)
         np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(ref).max()))
         # noise: module vs the lambdified structured noise, same Z
         L = np.linalg.cholesky(V)
         Z = rng.standard_normal((mod.NGROUPS, m, m))
         out, t1, t2, zh = (np.empty((m, m)) for _ in range(4))
-        mod.noise(V, L, Z, mats, t1, t2, zh, out)
-        _, groups = fn(V, {})
+        mod.noise(V, L, Z, mats, cf, t1, t2, zh, out)
+        _, groups = fn(V, values)
         N = np.zeros((m, m))
         for g, grp in enumerate(groups):
             Zg = Z[g]
@@ -60,6 +67,29 @@ def test_generated_kernels_match_sympy(variant, m, s):
         np.testing.assert_allclose(out, N, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(N).max()))
 
     check()
+
+
+def test_one_module_serves_all_parameter_values():
+    """Parameters are run-time inputs: symbolic γ, τ0 → one module; values change the result."""
+    blk, _ = build("attention", {})
+    d = derive(blk, 2)
+    V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
+    a = simulate(d, V0, 0.5, paths=200, seed=1, params={"gamma": 0.5, "tau0": 1.0})
+    b = simulate(d, V0, 0.5, paths=200, seed=1, params={"gamma": 0.5, "tau0": 0.3})
+    assert not np.array_equal(a.V, b.V)
+    with pytest.raises(CovsdeInputError, match="tau0"):
+        simulate(d, V0, 0.5, params={"gamma": 0.5})
+    # same coefficients (kernel level) and same law as the derivation with numbers substituted
+    from covsde.numerics.integrate import drift_function
+
+    dn = derive(build("attention", {"gamma": "0.5", "tau0": "0.3"})[0], 2)
+    for V in (V0, np.array([[2.0, -0.3], [-0.3, 0.7]])):
+        np.testing.assert_allclose(drift_function(d, {"gamma": 0.5, "tau0": 0.3})(V), drift_function(dn)(V),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(d.numeric(V, {"gamma": 0.5, "tau0": 0.3})[1], dn.numeric(V)[1], rtol=1e-12)
+    x = simulate(d, V0, 0.5, paths=3000, seed=1, params={"gamma": 0.5, "tau0": 0.3}).V[-1]
+    y = simulate(dn, V0, 0.5, paths=3000, seed=2).V[-1]
+    assert stats.ks_2samp(x[:, 0, 1], y[:, 0, 1]).pvalue > 0.01
 
 
 def test_acos_printed_domain_safe():

@@ -5,6 +5,10 @@ class CovsdeInputError(ValueError):
     """Bad user input (unknown variant or parameter, malformed value, non-PSD matrix ...)."""
 
 
+class UsageError(CovsdeInputError):
+    """Malformed command-line usage (exit code 2)."""
+
+
 class NoLimit(Exception):
     """Raised inside the engine when the one-step map has no SDE limit; carries the reason."""
 

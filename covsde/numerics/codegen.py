@@ -1,7 +1,8 @@
 """Code generation: a derivation → a Python module of ``@njit(cache=True)`` kernels.
 
-The module holds ``coeffs(V, b, mats)`` (the drift b(V) and the matrices A_t(V), B_t(V) of the
-structured noise, after common-subexpression elimination), ``noise(...)`` (N = Σ_g Σ_t c_t A_t
+The module holds ``coeffs(V, P, b, mats, cf)`` (the drift b(V), the matrices A_t(V), B_t(V) and the
+coefficients c_t of the structured noise, after common-subexpression elimination; P holds the
+parameter values, read at run time), ``noise(...)`` (N = Σ_g Σ_t c_t A_t
 (L Z_g Lᵀ)^{(T_t)} B_t, O(m³) per step), and the path integrators of :mod:`.template`.
 
 Printing goes through :class:`NumbaPrinter`, a SymPy ``PythonCodePrinter`` subclass:
@@ -26,7 +27,7 @@ from ..derive import cache
 from ..derive.errors import CovsdeInputError
 from . import template
 
-GEN_VERSION = "6"
+GEN_VERSION = "8"
 
 
 class NumbaPrinter(PythonCodePrinter):
@@ -45,7 +46,7 @@ class NumbaPrinter(PythonCodePrinter):
             return f"(1.0/({self._print(base)}))"
         if e.is_Integer and 2 <= e <= 4:
             b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
-            return "*".join([b] * int(e))
+            return "(" + "*".join([b] * int(e)) + ")"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Rational(self, expr):
@@ -62,18 +63,13 @@ def _printer():
     return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3"})
 
 
-def generate_source(derivation, params: dict | None = None) -> str:
-    """Source text of the kernel module for a derivation with numeric parameters."""
+def generate_source(derivation) -> str:
+    """Source text of the kernel module of a derivation.  Parameters stay symbolic: the kernels
+    read them at run time from the array P (in the order of ``derivation.parameters``), so one
+    compiled module serves every parameter value."""
     if not derivation.has_limit:
         raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
     d = derivation
-    if d.parameters:
-        params = params or {}
-        missing = [s.name for s in d.parameters if s.name not in params]
-        if missing:
-            raise CovsdeInputError(f"parameter(s) {', '.join(missing)} are symbolic: give values "
-                                   f"(--set {missing[0]}=...)")
-        d = d.subs(params)
     m = d.m
     pr = _printer()
     # collect expressions: drift upper triangle, then every A_t / B_t matrix
@@ -82,7 +78,7 @@ def generate_source(derivation, params: dict | None = None) -> str:
         for j in range(i, m):
             exprs.append(d.drift[i, j])
     mats, mat_index = [], {}
-    groups = []
+    groups, coefs = [], []
     for g in d.noise:
         terms = []
         for t in g.terms:
@@ -98,15 +94,16 @@ def generate_source(derivation, params: dict | None = None) -> str:
                     ia = mat_index[key]
                 else:
                     ib = mat_index[key]
-            coef = complex(sp.N(t.coef))
-            if abs(coef.imag) > 1e-12 or coef.real != coef.real:
-                raise CovsdeInputError(f"noise coefficient {t.coef} is not real for these parameters")
-            terms.append((coef.real, ia, t.T, ib))
+            terms.append((len(coefs), ia, t.T, ib))
+            coefs.append(sp.sympify(t.coef))
         groups.append(terms)
     for M in mats:
         exprs.extend(list(M))
+    exprs.extend(coefs)
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"))
     lines = []
+    for k, sym in enumerate(d.parameters):
+        lines.append(f"    {sym.name} = P[{k}]")
     for i in range(m):
         for j in range(i, m):
             lines.append(f"    V_{i}_{j} = V[{i}, {j}]")
@@ -125,6 +122,9 @@ def generate_source(derivation, params: dict | None = None) -> str:
             for j in range(m):
                 lines.append(f"    mats[{q}, {i}, {j}] = {pr.doprint(reduced[k])}")
                 k += 1
+    for q in range(len(coefs)):
+        lines.append(f"    cf[{q}] = {pr.doprint(reduced[k])}")
+        k += 1
     coeff_body = "\n".join(lines) if lines else "    pass"
     # noise body.  A group {c·A Ẑ B, c·Bᵀ Ẑᵀ Aᵀ} is M + Mᵀ with M = c·A Ẑ B; the Wishart group
     # c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with S = (Z + Zᵀ)/√2 symmetric, drawn directly (S_ii = √2 z_ii,
@@ -139,7 +139,7 @@ def generate_source(derivation, params: dict | None = None) -> str:
                 and tr(g.terms[0].B) == g.terms[1].A and tr(g.terms[0].A) == g.terms[1].B)
         if pair and g.terms[0].A is None and g.terms[0].B is None:
             sym.append(True)
-            nl.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, {terms[0][0] * 2 ** 0.5!r}, out)")
+            nl.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
             continue
         sym.append(False)
         nl.append(f"    _lzl(L, Z[{gi}], t1, zh)")
@@ -154,7 +154,7 @@ def generate_source(derivation, params: dict | None = None) -> str:
                 nl.append(f"    _mm(zh, mats[{ib}], t2)")
             else:
                 nl.append("    t2[:, :] = zh")
-            nl.append(f"    _sym_acc(t2, {c!r}, out)")
+            nl.append(f"    _sym_acc(t2, cf[{c}], out)")
             continue
         for c, ia, T, ib in terms:
             src = "zh"
@@ -163,17 +163,18 @@ def generate_source(derivation, params: dict | None = None) -> str:
                 src = "t2"
             if ia >= 0 and ib >= 0:
                 nl.append(f"    _mm(mats[{ia}], {src}, t1)")
-                nl.append(f"    _mm_acc(t1, mats[{ib}], {c!r}, out)")
+                nl.append(f"    _mm_acc(t1, mats[{ib}], cf[{c}], out)")
             elif ia >= 0:
-                nl.append(f"    _mm_acc(mats[{ia}], {src}, {c!r}, out)")
+                nl.append(f"    _mm_acc(mats[{ia}], {src}, cf[{c}], out)")
             elif ib >= 0:
-                nl.append(f"    _mm_acc({src}, mats[{ib}], {c!r}, out)")
+                nl.append(f"    _mm_acc({src}, mats[{ib}], cf[{c}], out)")
             else:
-                nl.append(f"    _acc({src}, {c!r}, out)")
+                nl.append(f"    _acc({src}, cf[{c}], out)")
     noise_body = "\n".join(nl) if nl else "    pass"
     body = template.render(m=m, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), coeff_body=coeff_body,
                            noise_body=noise_body, desc=(d.name or d.block).replace("\n", " ")[:200],
-                           sym=tuple(sym) if sym else (False,))
+                           sym=tuple(sym) if sym else (False,), ncoef=max(len(coefs), 1),
+                           params=tuple(x.name for x in d.parameters))
     return body
 
 
@@ -184,29 +185,28 @@ def _verify(text: str) -> bool:
     return hashlib.sha256(rest.encode()).hexdigest() == first[len("# covsde-hash: "):].strip()
 
 
-def derivation_hash(derivation, params=None) -> str:
+def derivation_hash(derivation) -> str:
     """Content address of a derivation's kernels: the derivation's own key (a hash of block, m and
     engine version, set by ``derive``) or, without one, its pickled expressions; plus parameter
-    values and the generator version."""
+    the generator version (parameters are run-time inputs)."""
     import pickle
 
     ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()
-    payload = repr((GEN_VERSION, derivation.m, ident, sorted((k, str(v)) for k, v in (params or {}).items())))
+    payload = repr((GEN_VERSION, derivation.m, ident))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 _MODULES = {}
 
 
-def load_module(derivation, params=None):
+def load_module(derivation):
     """Import the kernel module for a derivation, generating it only if the cache lacks it."""
     if not derivation.has_limit:
         raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
-    used = {s.name: params[s.name] for s in derivation.parameters if params and s.name in params}
-    memo = (id(derivation), tuple(sorted((k, str(v)) for k, v in used.items())))
+    memo = id(derivation)
     if memo in _MODULES and _MODULES[memo][0] is derivation:
         return _MODULES[memo][1]
-    digest = derivation_hash(derivation, used)
+    digest = derivation_hash(derivation)
     name = f"covsde_gen_{digest[:24]}"
     if name in sys.modules:
         mod = sys.modules[name]
@@ -217,7 +217,7 @@ def load_module(derivation, params=None):
         except OSError:
             ok = False
         if not ok:  # missing or corrupted: (re)generate, write atomically
-            body = "# covsde generated module (do not edit) v" + GEN_VERSION + "\n" + generate_source(derivation, used)
+            body = "# covsde generated module (do not edit) v" + GEN_VERSION + "\n" + generate_source(derivation)
             text = f"# covsde-hash: {hashlib.sha256(body.encode()).hexdigest()}\n{body}"
             try:
                 cache.atomic_write(path, text.encode())
@@ -233,3 +233,18 @@ def load_module(derivation, params=None):
         mod.__covsde_path__ = str(path)
     _MODULES[memo] = (derivation, mod)
     return mod
+
+
+def param_vector(derivation, params=None):
+    """The run-time parameter array P for a derivation (order of ``derivation.parameters``)."""
+    import numpy as np
+
+    vals = []
+    for sym in derivation.parameters:
+        if not params or sym.name not in params:
+            raise CovsdeInputError(f"parameter {sym.name} is symbolic: give a value (--set {sym.name}=...)")
+        v = sp.sympify(params[sym.name])
+        if not v.is_number:
+            raise CovsdeInputError(f"parameter {sym.name}={params[sym.name]} is not a number")
+        vals.append(float(v))
+    return np.array(vals if vals else [0.0], dtype=float)

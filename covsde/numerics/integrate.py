@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..derive.errors import CovsdeInputError
-from .codegen import load_module
+from .codegen import load_module, param_vector
 
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 SCHEMES = {"em": 0, "psd": 1}
@@ -130,7 +130,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
         raise CovsdeInputError(f"bad scales: drift_scale={drift_scale}, diffusion_scale={diffusion_scale}")
     if not (threshold > 0):
         raise CovsdeInputError(f"threshold must be > 0, got {threshold}")
-    mod = load_module(derivation, params)
+    mod = load_module(derivation)
+    P = param_vector(derivation, params)
     nsteps = max(1, int(round(T / dt)))
     dt = T / nsteps
     times = [T] if save_at is None else sorted(save_at)
@@ -157,7 +158,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
         p0, p1 = c0 * chunk, min(paths, c1 * chunk)
         with warnings.catch_warnings():  # numba's Generator seeding casts uint64 → int64 (harmless)
             warnings.simplefilter("ignore", category=numba.NumbaTypeSafetyWarning)
-            mod.simulate(V0, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold), rngs[c0:c1], chunk,
+            mod.simulate(V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold), rngs[c0:c1], chunk,
                          Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], bool(drift_only), float(drift_scale),
                          math.sqrt(float(diffusion_scale)))
         if show and bar is None and time.perf_counter() - t0 > 1.0:
@@ -182,13 +183,15 @@ class OdeResult:
 
 def drift_function(derivation, params=None):
     """b as a numpy function V ↦ b(V) (compiled kernel)."""
-    mod = load_module(derivation, params)
+    mod = load_module(derivation)
+    P = param_vector(derivation, params)
     m = derivation.m
     mats = np.zeros((mod.NMATS, m, m))
+    cf = np.zeros(mod.NCOEF)
 
     def b(V):
         out = np.empty((m, m))
-        mod.drift_vec(np.ascontiguousarray(V, dtype=float), out, mats)
+        mod.drift_vec(np.ascontiguousarray(V, dtype=float), P, out, mats, cf)
         return out
 
     return b

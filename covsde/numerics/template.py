@@ -25,6 +25,8 @@ from numba import njit, prange
 M = @@M@@
 NGROUPS = @@NGROUPS@@
 NMATS = @@NMATS@@
+NCOEF = @@NCOEF@@
+PARAMS = @@PARAMS@@  # names of the run-time parameters, in the order of P
 SYM = @@SYM@@  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
 DESCRIPTION = """@@DESC@@"""
 
@@ -44,7 +46,7 @@ def _acos(x):
 
 
 @njit(cache=True)
-def coeffs(V, b, mats):
+def coeffs(V, P, b, mats, cf):
 @@COEFF_BODY@@
 
 
@@ -140,7 +142,7 @@ def _lsl_sym_acc(L, Z, t, c, out):
 
 
 @njit(cache=True)
-def noise(V, L, Z, mats, t1, t2, zh, out):
+def noise(V, L, Z, mats, cf, t1, t2, zh, out):
     """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
     out[:, :] = 0.0
 @@NOISE_BODY@@
@@ -198,7 +200,7 @@ def _solve_spd(L, B, out):
 
 
 @njit(cache=True)
-def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
+def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale):
     m = V0.shape[0]
     npaths = Vout.shape[1]
@@ -207,6 +209,7 @@ def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status,
     L = np.zeros((m, m))
     b = np.empty((m, m))
     mats = np.zeros((NMATS, m, m))
+    cf = np.zeros(NCOEF)
     Z = np.empty((NGROUPS, m, m))
     N = np.empty((m, m))
     D = np.empty((m, m))
@@ -230,7 +233,7 @@ def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status,
             if not _chol(V, L):
                 st = 2
             if st == 0:
-                coeffs(V, b, mats)
+                coeffs(V, P, b, mats, cf)
                 if drift_only:
                     N[:, :] = 0.0
                 else:
@@ -238,7 +241,7 @@ def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status,
                         for i in range(m):
                             for j in range(i if SYM[g] else 0, m):
                                 Z[g, i, j] = rng.standard_normal()
-                    noise(V, L, Z, mats, t1, t2, zh, N)
+                    noise(V, L, Z, mats, cf, t1, t2, zh, N)
                 if scheme == 0:
                     for i in range(m):
                         for j in range(m):
@@ -294,24 +297,24 @@ def _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status,
 
 
 @njit(cache=True, parallel=True)
-def simulate(V0, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
+def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
              bscale, nscale):
     npaths = Vout.shape[1]
     nchunks = len(rngs)
     for c in prange(nchunks):
         lo = c * chunk
         hi = min(lo + chunk, npaths)
-        _run_chunk(V0, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
+        _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
                    tdeath[lo:hi], drift_only, bscale, nscale)
 
 
 @njit(cache=True)
-def drift_vec(V, b, mats):
-    coeffs(V, b, mats)
+def drift_vec(V, P, b, mats, cf):
+    coeffs(V, P, b, mats, cf)
 '''
 
 
-def render(m, ngroups, nmats, coeff_body, noise_body, desc, sym=(False,)):
-    return (MODULE.replace("@@M@@", str(m)).replace("@@SYM@@", repr(tuple(sym))).replace("@@NGROUPS@@", str(ngroups)).replace("@@NMATS@@", str(nmats))
+def render(m, ngroups, nmats, coeff_body, noise_body, desc, sym=(False,), ncoef=1, params=()):
+    return (MODULE.replace("@@M@@", str(m)).replace("@@NCOEF@@", str(ncoef)).replace("@@PARAMS@@", repr(params)).replace("@@SYM@@", repr(tuple(sym))).replace("@@NGROUPS@@", str(ngroups)).replace("@@NMATS@@", str(nmats))
             .replace("@@COEFF_BODY@@", coeff_body).replace("@@NOISE_BODY@@", noise_body)
             .replace("@@DESC@@", desc.replace('"', "'")))

@@ -12,7 +12,8 @@ covariance is the plain sample covariance of n^{1/2}ΔV, with the standard error
 covariance, √((E[x²y²] − Cov²)/B).
 
 Agreement test (``compare_moments``).  Each entry gets z = (estimate − derived)/SE; finite width biases the moments by
-O(n^{-1/2}) relatively, so an entry agrees when |est − ref| ≤ z_crit·SE + bias·|ref|/√n.  z_crit is
+O(n^{-1/2}) relative to the size of the whole matrix, so an entry agrees when
+|est − ref| ≤ z_crit·SE + bias·max(|ref|, max|ref_all|/4)/√n.  z_crit is
 Bonferroni-corrected over all entries (family-wise false-alarm rate α).
 """
 from __future__ import annotations
@@ -104,12 +105,14 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
     slack = bias / math.sqrt(n)
     worst, worst_ratio, drift_ok, diff_ok = "", -1.0, True, True
     d_est, d_se, d_ref = (np.zeros((m, m)) for _ in range(3))
+    b_scale = 0.25 * np.abs(b).max()
+    S_scale = 0.25 * np.abs(Sig).max()
     for k, (i, j) in enumerate(idx):
         est, se, ref = mom["mean"][k], mom["mean_se"][k] + 1e-300, b[i, j]
         d_est[i, j] = d_est[j, i] = est
         d_se[i, j] = d_se[j, i] = se
         d_ref[i, j] = d_ref[j, i] = ref
-        ratio = abs(est - ref) / (zc * se + slack * abs(ref))
+        ratio = abs(est - ref) / (zc * se + slack * max(abs(ref), b_scale))
         drift_ok &= ratio <= 1
         if ratio > worst_ratio:
             worst_ratio, worst = ratio, f"drift[{i},{j}]: est {est:.4g} ± {se:.2g}, derived {ref:.4g}"
@@ -121,7 +124,7 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
             est, se, ref = mom["cov"][k1, k2], mom["cov_se"][k1, k2] + 1e-300, Sig[i, j, a, c]
             key = f"{i},{j};{a},{c}"
             c_est[key], c_se[key], c_ref[key] = float(est), float(se), float(ref)
-            ratio = abs(est - ref) / (zc * se + slack * abs(ref))
+            ratio = abs(est - ref) / (zc * se + slack * max(abs(ref), S_scale))
             diff_ok &= ratio <= 1
             if ratio > worst_ratio:
                 worst_ratio, worst = ratio, f"Σ[{key}]: est {est:.4g} ± {se:.2g}, derived {ref:.4g}"

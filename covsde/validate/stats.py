@@ -1,0 +1,98 @@
+"""Two-sample tests of terminal laws, with family-wise error control.
+
+Features of a sample of covariances V ∈ R^{m×m}: ρ^{αβ} (α < β) and log V^{αα}.
+
+* per feature: the two-sample Kolmogorov–Smirnov test (scipy.stats.ks_2samp);
+* jointly: an energy-distance permutation test on the standardised feature vectors
+  (E-statistic 2E|X−Y| − E|X−X'| − E|Y−Y'|, p-value from ``permutations`` label shuffles);
+* the family (all KS tests + the energy test) is Holm-corrected: the verdict rejects when any
+  Holm-adjusted p-value is below α.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as st
+
+
+def features(V):
+    """(names, array (N, k)) of ρ^{αβ} (α<β) and log V^{αα}."""
+    V = np.asarray(V)
+    m = V.shape[-1]
+    d = np.sqrt(np.einsum("pii->pi", V))
+    cols, names = [], []
+    for a in range(m):
+        for b in range(a + 1, m):
+            cols.append(V[:, a, b] / (d[:, a] * d[:, b]))
+            names.append(f"rho_{a}_{b}")
+    for a in range(m):
+        cols.append(np.log(V[:, a, a]))
+        names.append(f"logV_{a}_{a}")
+    return names, np.stack(cols, axis=1)
+
+
+def holm(pvalues):
+    """Holm–Bonferroni adjusted p-values (same order as given)."""
+    p = np.asarray(pvalues, float)
+    k = len(p)
+    order = np.argsort(p)
+    adj = np.empty(k)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (k - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+def energy_test(X, Y, permutations=199, seed=0, max_n=1500):
+    """Energy-distance permutation test; X, Y are (n, k) arrays (subsampled to ≤ max_n each)."""
+    rng = np.random.default_rng(seed)
+    if len(X) > max_n:
+        X = X[rng.choice(len(X), max_n, replace=False)]
+    if len(Y) > max_n:
+        Y = Y[rng.choice(len(Y), max_n, replace=False)]
+    Zs = np.concatenate([X, Y])
+    mu, sd = Zs.mean(0), Zs.std(0) + 1e-12
+    Zs = (Zs - mu) / sd
+    sq = (Zs**2).sum(1)
+    D = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * Zs @ Zs.T, 0.0))
+    nx, n = len(X), len(Zs)
+    ny = n - nx
+    total = D.sum()
+    rowsum = D.sum(1)
+
+    def stat(w):  # w: 0/1 indicator of the X group; all sums from one matrix–vector product
+        Dw = D @ w
+        s_aa = w @ Dw
+        s_ab = rowsum @ w - s_aa
+        s_bb = total - 2 * s_ab - s_aa
+        return 2 * s_ab / (nx * ny) - s_aa / nx**2 - s_bb / ny**2
+
+    w0 = np.zeros(n)
+    w0[:nx] = 1.0
+    e0 = stat(w0)
+    count = 1
+    for _ in range(permutations):
+        if stat(w0[rng.permutation(n)]) >= e0 - 1e-12:
+            count += 1
+    return float(e0), count / (permutations + 1)
+
+
+def law_test(V_net, V_sde, alpha=0.01, seed=0, permutations=199):
+    """Compare two samples of covariances; returns a dict with every statistic and the verdict."""
+    names, A = features(V_net)
+    _, B = features(V_sde)
+    ks = {}
+    for j, nm in enumerate(names):
+        r = st.ks_2samp(A[:, j], B[:, j])
+        ks[nm] = {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
+    e_stat, e_p = energy_test(A, B, permutations=permutations, seed=seed)
+    pvals = [ks[nm]["pvalue"] for nm in names] + [e_p]
+    adj = holm(pvals)
+    for nm, a in zip(names, adj[:-1]):
+        ks[nm]["holm"] = float(a)
+    reject = bool((adj < alpha).any())
+    return {"ks": ks, "energy": {"statistic": e_stat, "pvalue": e_p, "holm": float(adj[-1]),
+                                 "permutations": permutations},
+            "min_holm_p": float(adj.min()), "alpha": alpha, "reject": reject,
+            "n_net": int(len(A)), "n_sde": int(len(B)),
+            "discrepancy": float(max(v["statistic"] for v in ks.values()))}

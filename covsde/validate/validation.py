@@ -1,0 +1,204 @@
+"""validate(): finite networks at several widths against the SDE, with stated power.
+
+For each width n the networks have depth d = round(T·n) and start from inputs with Gram V0; their
+terminal V_d is compared with SDE paths at T by :func:`covsde.validate.stats.law_test` (KS per
+feature + energy test, Holm-corrected at level α).  Reported:
+
+* the per-width tests and the *discrepancy* (largest KS statistic), with its fitted rate in n
+  (slope of log discrepancy on log n; a shrinking discrepancy has a negative rate);
+* the power: the same test with the same network sample, against the SDE with drift × (1 ± δ)
+  and, separately, diffusion × (1 ± δ), on a grid of δ; the smallest δ whose both signs are
+  rejected is reported (``None`` if none in the grid is) — a verdict always carries it;
+* the one-step moments at V0 and width max(n_max, min(1024, 8 n_max)) (:mod:`.onestep`: n·E[ΔV] with control
+  variates, n·Cov[ΔV]) against b(V0), Σ(V0) — the test with power for the drift;
+* the verdict: ``fail`` when the terminal-law test at the largest width or the one-step test
+  rejects, each at level α/2 (Bonferroni across the two); the power δ is that of this combined
+  procedure: the smallest δ at which it rejects the scaled SDE for both signs.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import time
+
+import numpy as np
+
+from ..numerics.integrate import simulate, summarize
+from .networks import run_networks
+from .onestep import compare_moments, one_step_moments
+from .stats import law_test
+
+POWER_GRID = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75)
+# The one-step test is a test of the coefficients b, Σ: it runs at width max(n_max, min(1024, 8 n_max)),
+# where the O(n^{-1/2}) relative bias of the finite-width moments is small; each entry is allowed
+# ONESTEP_BIAS/√n relative (exact for the shaped-ReLU MLP at ρ = 0.2: 1.07/√n at n = 200, 1.02/√n
+# at n = 1024, from the arc-cosine closed form).
+ONESTEP_MIN_WIDTH = 1024
+ONESTEP_BIAS = 1.5
+
+
+def _versions():
+    import numba
+    import scipy
+    import sympy
+    import torch
+
+    from .. import __version__
+
+    return {"covsde": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "sympy": sympy.__version__, "numba": numba.__version__,
+            "torch": torch.__version__}
+
+
+def _ok(res, kind):
+    return res.drift_ok if kind == "drift" else res.diffusion_ok
+
+
+def sde_sample(derivation, V0, T, paths, seed, dt, drift_scale=1.0, diffusion_scale=1.0, values=None):
+    r = simulate(derivation, V0, T, dt=dt, paths=paths, seed=seed, drift_scale=drift_scale,
+                 diffusion_scale=diffusion_scale, progress=False, params=values)
+    return r.V[-1][r.alive], r.counts
+
+
+def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, seed=0, alpha=0.01,
+             sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False, variant="", params=None,
+             onestep_samples=None, values=None):
+    """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
+    must then have numbers); returns (report, samples): the report is a JSON-ready dict (see the module
+    docstring), samples = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}."""
+    t_start = time.perf_counter()
+    V0 = np.asarray(V0, float)
+    widths = sorted(int(w) for w in widths)
+    sde_paths = int(sde_paths or max(4 * samples, 4000))
+    dt = dt or min(0.01, T / 50)
+    timings = {}
+    t0 = time.perf_counter()
+    V_sde, counts = sde_sample(derivation, V0, T, sde_paths, seed + 1, dt, values=values)
+    timings["sde"] = time.perf_counter() - t0
+    report = {"variant": variant, "m": int(V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
+              "V0": V0.tolist(), "T": T, "widths": widths, "samples": samples, "backend": backend,
+              "device": device or "auto", "seed": seed, "alpha": alpha,
+              "sde": {"paths": sde_paths, "dt": dt, "scheme": "psd", **counts},
+              "tests": {}, "quantiles": {"sde": summarize(V_sde)["quantiles"]}}
+    nets = {}
+    for n in widths:
+        depth = max(1, int(round(T * n)))
+        t0 = time.perf_counter()
+        Vn, bad = run_networks(block, V0, n, depth, samples, backend=backend, seed=seed + 1000 * n, device=device,
+                               progress=progress, desc=f"n={n} d={depth}")
+        timings[f"networks_{n}"] = time.perf_counter() - t0
+        good = Vn[:, -1][~bad]
+        nets[n] = good
+        res = law_test(good, V_sde, alpha=alpha / 2, seed=seed)
+        res.update({"depth": depth, "bad_networks": int(bad.sum())})
+        report["tests"][str(n)] = res
+        report["quantiles"][str(n)] = summarize(good)["quantiles"]
+    disc = [report["tests"][str(n)]["discrepancy"] for n in widths]
+    rate = float(np.polyfit(np.log(widths), np.log(disc), 1)[0]) if len(widths) > 1 else None
+    report["convergence"] = {"widths": widths, "discrepancy": disc, "rate": rate,
+                             "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0])}
+    main = nets[widths[-1]]
+    # one-step moments at V0, largest width
+    t0 = time.perf_counter()
+    b0, S0 = derivation.numeric(V0, values)
+    nos = int(onestep_samples or min(120000, max(20000, 60 * samples)))
+    n_os = max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
+    mom = one_step_moments(block, V0, n=n_os, samples=nos, seed=seed + 3, n_k=256)
+    os_res = compare_moments(mom, b0, S0, alpha=alpha / 2, bias=ONESTEP_BIAS)
+    report["onestep"] = {**os_res.to_dict(), "V": V0.tolist()}
+    timings["onestep"] = time.perf_counter() - t0
+    report["power"] = {"drift": None, "diffusion": None, "grid": list(power_grid), "rejections": {}}
+    if power:
+        t0 = time.perf_counter()
+        for kind in ("drift", "diffusion"):
+            for k, delta in enumerate(power_grid):
+                rej = []
+                for sign in (+1, -1):
+                    scale = 1 + sign * delta
+                    kw = {"drift_scale": scale} if kind == "drift" else {"diffusion_scale": max(scale, 0.0)}
+                    Vp, _ = sde_sample(derivation, V0, T, sde_paths, seed + 7 + 13 * k + (sign > 0), dt, values=values,
+                                       **kw)
+                    rej.append(law_test(main, Vp, alpha=alpha / 2, seed=seed)["reject"]
+                               or not _ok(compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
+                                                          S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0),
+                                                          alpha=alpha / 2, bias=ONESTEP_BIAS), kind))
+                report["power"]["rejections"][f"{kind}x{1 + delta:.2f}"] = rej[0]
+                report["power"]["rejections"][f"{kind}x{1 - delta:.2f}"] = rej[1]
+                if all(rej):
+                    report["power"][kind] = delta
+                    break
+        timings["power"] = time.perf_counter() - t0
+    top = report["tests"][str(widths[-1])]
+    report["verdict"] = "fail" if (top["reject"] or not os_res.ok) else "pass"
+    report["smallest_p"] = min(t["min_holm_p"] for t in report["tests"].values())
+    timings["total"] = time.perf_counter() - t_start
+    report["timings"] = timings
+    report["versions"] = _versions()
+    return report, {"sde": V_sde, **nets}
+
+
+def plot_report(report, samples, files):
+    """PNG plots: overlaid densities of ρ_T (and log V^{00}_T), a QQ plot, the discrepancy vs n.
+
+    ``files`` maps "densities", "qq", "discrepancy" to output paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .stats import features
+
+    names, F_sde = features(samples["sde"])
+    widths = report["widths"]
+    cmap = plt.get_cmap("viridis")
+    col = {n: cmap(0.15 + 0.7 * i / max(1, len(widths) - 1)) for i, n in enumerate(widths)}
+    title = f"{report['variant']} (m={report['m']}, T={report['T']})"
+    show = [j for j, nm in enumerate(names) if nm.startswith("rho")][:1] + [names.index("logV_0_0")]
+    fig, axes = plt.subplots(1, len(show), figsize=(5 * len(show), 4))
+    axes = np.atleast_1d(axes)
+    for ax, j in zip(axes, show):
+        lo, hi = np.quantile(F_sde[:, j], [0.002, 0.998])
+        bins = np.linspace(lo, hi, 50)
+        ax.hist(F_sde[:, j], bins=bins, density=True, histtype="stepfilled", alpha=0.3, color="C3", label="SDE")
+        for n in widths:
+            _, F = features(samples[n])
+            ax.hist(F[:, j], bins=bins, density=True, histtype="step", lw=1.5, color=col[n],
+                    label=f"networks n={n}, d={report['tests'][str(n)]['depth']}")
+        ax.set_xlabel(names[j].replace("rho_", "ρ^").replace("logV_", "log V^") + " at T")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title}: terminal laws, networks vs SDE")
+    fig.tight_layout()
+    fig.savefig(files["densities"], dpi=110)
+    plt.close(fig)
+
+    j = show[0]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    qs = np.linspace(0.01, 0.99, 99)
+    qsde = np.quantile(F_sde[:, j], qs)
+    for n in widths:
+        _, F = features(samples[n])
+        ax.plot(qsde, np.quantile(F[:, j], qs), ".", color=col[n], label=f"n={n}")
+    ax.plot([qsde[0], qsde[-1]], [qsde[0], qsde[-1]], "k--", lw=1, label="y = x")
+    ax.set_xlabel(f"SDE quantiles of {names[j]}")
+    ax.set_ylabel(f"network quantiles of {names[j]}")
+    ax.set_title(f"{title}: QQ plot")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(files["qq"], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    c = report["convergence"]
+    ax.loglog(c["widths"], c["discrepancy"], "o-", label="largest KS statistic")
+    if c["rate"] is not None:
+        w = np.array(c["widths"], float)
+        ax.loglog(w, c["discrepancy"][0] * (w / w[0]) ** c["rate"], "--", label=f"fit ∝ n^{c['rate']:.2f}")
+    ax.set_xlabel("width n")
+    ax.set_ylabel("discrepancy (KS statistic)")
+    ax.set_title(f"{title}: convergence in n")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(files["discrepancy"], dpi=110)
+    plt.close(fig)
+    return list(files.values())

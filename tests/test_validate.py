@@ -1,0 +1,156 @@
+"""validate/: finite networks, the exact sampler, calibrated tests with power, CLI and suites.
+
+Seeds are fixed; sample sizes are stated in each test."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+
+from covsde.derive import derive
+from covsde.derive.result import Derivation, NoiseGroup, NoiseTerm
+from covsde.derive.variants import build
+from covsde.numerics import simulate
+from covsde.validate.networks import BlockLayer, mean_correlation, run_networks
+from covsde.validate.onestep import one_step_check
+from covsde.validate.stats import holm, law_test
+from covsde.validate.strategies import psd_matrices, variants
+from covsde.validate.validation import validate
+
+V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
+G8 = {"gamma": "0.35355339", "tau0": "1"}
+
+
+def test_block_layer_is_a_module_with_real_weights():
+    blk, _ = build("transformer", G8)
+    layer = BlockLayer(blk, n=32, m=2, batch=3, generator=torch.Generator().manual_seed(0))
+    assert isinstance(layer, torch.nn.Module)
+    x = torch.randn(3, 2, 32, dtype=torch.float64)
+    y = layer(x)
+    assert y.shape == (3, 2, 32)
+    assert len(layer.last_weights) == 5  # W^V, W^Q, W^K, W^pre, W^post
+    assert all(w.shape[0] == 3 and w.shape[1] == 32 for w in layer.last_weights)
+
+
+@pytest.mark.parametrize("variant", ["mlp", "attention", "transformer"])
+def test_torch_modules_and_exact_sampler_agree_in_law(variant):
+    """600 real-weight networks vs 3000 exact-sampler networks, n = 48, d = 12 (KS + energy, Holm, α = 0.01)."""
+    blk, _ = build(variant, {} if variant == "mlp" else G8)
+    Vt, bt = run_networks(blk, V0, 48, 12, 600, backend="torch", seed=1)
+    Ve, be = run_networks(blk, V0, 48, 12, 3000, backend="exact", seed=2)
+    assert not bt.any() and not be.any()
+    assert not law_test(Vt[:, -1], Ve[:, -1], alpha=0.01)["reject"]
+    # the same comparison detects a different depth (d = 24 instead of 12)
+    Ve2, _ = run_networks(blk, V0, 48, 24, 3000, backend="exact", seed=3)
+    assert law_test(Vt[:, -1], Ve2[:, -1], alpha=0.01)["reject"]
+
+
+def test_rank_collapse_baseline():
+    """Mean ρ per layer, m = 8, n = 256, ρ0 = 0.2, 64 real-weight networks."""
+    m = 8
+    V = np.full((m, m), 0.2) + 0.8 * np.eye(m)
+    std, _ = build("standard-attention", {"gamma": "0.7071"})
+    shaped, _ = build("attention", {"gamma": "0.7071", "tau0": "1"})
+    rs = mean_correlation(run_networks(std, V, 256, 10, 64, backend="torch", record=range(11), seed=4)[0])
+    rh = mean_correlation(run_networks(shaped, V, 256, 10, 64, backend="torch", record=range(11), seed=4)[0])
+    assert rs[10] > 0.9
+    assert np.all(np.abs(rh - 0.2) < 0.05) and rh.max() < 0.4
+
+
+def test_holm_adjustment():
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+
+
+def test_false_alarm_rate_of_the_law_test_is_calibrated():
+    """Exact null: two independent SDE samples (300 paths each), 50 seeds, α = 0.05.
+    Rejections ≤ 7 of 50 (P(Bin(50, 0.05) ≥ 8) ≈ 0.01); a drift-free SDE sample is rejected instead."""
+    blk, _ = build("mlp", {})
+    d = derive(blk, 2)
+    A = simulate(d, V0, 0.5, dt=0.01, paths=300 * 50, seed=10, progress=False).V[-1]
+    B = simulate(d, V0, 0.5, dt=0.01, paths=300 * 50, seed=11, progress=False).V[-1]
+    rej = sum(law_test(A[k::50], B[k::50], alpha=0.05, seed=k, permutations=99)["reject"] for k in range(50))
+    print(f"\nfalse alarms: {rej}/50 at α = 0.05")
+    assert rej <= 7
+    C = simulate(d, V0, 0.5, dt=0.01, paths=3000, seed=12, progress=False, diffusion_scale=1.5).V[-1]
+    assert law_test(A[:3000], C, alpha=0.05)["reject"]
+
+
+def _scaled_diffusion(d, factor):
+    """A test-only variant: the derived SDE with its diffusion multiplied by ``factor``."""
+    r = sp.sqrt(sp.nsimplify(factor))
+    groups = [NoiseGroup([NoiseTerm(t.coef * r, t.A, t.T, t.B) for t in g.terms]) for g in d.noise]
+    return Derivation(d.m, d.block, d.regime, d.reason, d.drift, groups, d.name, d.key + f"|diffusion×{factor}")
+
+
+def test_validation_passes_and_fails_with_wrong_diffusion():
+    """mlp, widths 64 and 128, 1500 networks, T = 0.5, one-step 20 000 layers."""
+    blk, _ = build("mlp", {})
+    d = derive(blk, 2)
+    kw = dict(samples=1500, seed=3, power=False, onestep_samples=20000)
+    good, _ = validate(blk, d, V0, 0.5, [64, 128], **kw)
+    bad, _ = validate(blk, _scaled_diffusion(d, 1.2), V0, 0.5, [64, 128], **kw)
+    assert good["verdict"] == "pass", good["onestep"]["worst"]
+    assert bad["verdict"] == "fail"
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(variants(), psd_matrices(min_m=1, max_m=3))
+def test_one_step_moments_agree_for_random_variants(variant, V):
+    """Random variants (τ0, γ, c±, heads, activation) and V: one-step moments at n = 512,
+    8000 layers, agree with the derivation within Bonferroni intervals plus 2/√n relative."""
+    blk, _ = build(variant["name"], variant["set"])
+    d = derive(blk, V.shape[0])
+    assert d.has_limit
+    r = one_step_check(blk, d, V, n=512, samples=8000, seed=1, bias=2.0, n_k=128)
+    assert r.ok, (variant, r.worst)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "covsde.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_validate_writes_report_and_does_not_clobber(tmp_path):
+    out = tmp_path / "v"
+    args = ["validate", "mlp", "--V0", "[[1,0.2],[0.2,1]]", "--T", "0.25", "--widths", "16,32", "--samples", "200",
+            "--out", str(out), "--format", "json", "--no-power", "--quiet"]
+    r = _cli(*args)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["verdict"] in ("pass", "fail") and set(rep["power"]) >= {"drift", "diffusion"}
+    assert set(rep["quantiles"]) == {"sde", "16", "32"}
+    assert len(rep["quantiles"]["sde"]["rho_0_1"]) == 5
+    for f in ("report.json", "densities.png", "qq.png", "discrepancy.png"):
+        assert (out / f).exists()
+    r2 = _cli(*args)
+    assert r2.returncode == 2 and "exists" in r2.stderr and "Traceback" not in r2.stderr
+    assert _cli(*args, "--force").returncode == 0
+
+
+@pytest.mark.parametrize("args,msg", [(["--widths", "a,b"], "widths"), (["--widths", "1"], "widths"),
+                                      (["--T", "0"], "T"), (["--V0", "[[1,2],[2,1]]"], "positive definite")])
+def test_cli_validate_bad_input(args, msg):
+    base = {"--V0": "[[1,0.2],[0.2,1]]", "--T": "0.25", "--widths": "16"}
+    it = iter(args)
+    base.update(dict(zip(it, it)))
+    r = _cli("validate", "mlp", *[x for kv in base.items() for x in kv])
+    assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_quick_suite_is_resumable(tmp_path):
+    from covsde.validate.suite import run_suite
+
+    out, rows = run_suite("quick", tmp_path / "s")
+    assert [r["name"] for r in rows] == ["mlp", "attention", "transformer"]
+    assert (out / "summary.md").exists() and json.loads((out / "summary.json").read_text())["rows"]
+    mtime = (out / "mlp" / "report.json").stat().st_mtime
+    (out / "attention" / "report.json").unlink()  # as if interrupted during this entry
+    _, rows2 = run_suite("quick", out)
+    assert (out / "mlp" / "report.json").stat().st_mtime == mtime  # done entries are skipped
+    assert (out / "attention" / "report.json").exists()
