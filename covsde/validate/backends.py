@@ -41,6 +41,7 @@ class TorchOps:
         self.record = record
         self.stats = []
         self._basis = []
+        self.failed = torch.zeros(self.B, dtype=torch.bool, device=self.device)  # singular Gram met
         self._act_cache = {}
 
     # ---- randomness ------------------------------------------------------------------------
@@ -50,19 +51,30 @@ class TorchOps:
     def begin(self, x):
         """Call with the block input before ``step`` when recording control variates."""
         if self.record:
-            L = torch.linalg.cholesky(self.gram(x))
+            L = self.chol(self.gram(x))
             self._basis = [torch.linalg.solve_triangular(L, x, upper=False)]
         return x
 
     def gram(self, x):
         return x @ x.transpose(-1, -2) / x.shape[-1]
 
+    def chol(self, G):
+        """chol(G); networks whose G is not positive definite get the identity and are flagged in
+        ``failed`` (they have degenerated: the caller must not use them)."""
+        L, info = torch.linalg.cholesky_ex(G)
+        bad = info != 0
+        if bool(bad.any()):
+            self.failed |= bad
+            eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device).expand_as(G)
+            L = torch.where(bad[:, None, None], eye, torch.nan_to_num(L))
+        return L
+
     def _draw(self, x, k):
         """x W/√n (weights) or chol(x xᵀ/n) ξ (exact), with k output columns."""
         if self.mode == "weights":
             W = self.randn(self.B, x.shape[-1], k)
             return x @ W / math.sqrt(x.shape[-1])
-        L = torch.linalg.cholesky(self.gram(x))
+        L = self.chol(self.gram(x))
         xi = self.randn(self.B, self.m, k)
         if self.record:
             eye = torch.eye(self.m, dtype=self.dtype, device=self.device)
@@ -91,7 +103,7 @@ class TorchOps:
             q = self._draw(x, self.n_k)
             k = self._draw(x, self.n_k)
         else:
-            L = torch.linalg.cholesky(self.gram(x))
+            L = self.chol(self.gram(x))
             xq, xk = self.randn(self.B, self.m, self.n_k), self.randn(self.B, self.m, self.n_k)
             if self.record:
                 self.stats.append(xq @ xk.transpose(-1, -2) / math.sqrt(self.n_k))

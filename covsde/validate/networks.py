@@ -104,7 +104,9 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
             x = block.step(x, ops)
             G = ops.gram(x)
             fin = torch.isfinite(G).all(-1).all(-1) & (G.abs().amax((-1, -2)) < 1e12)
-            fin &= torch.linalg.cholesky_ex(G)[1] == 0
+            if backend != "torch":  # the exact sampler needs chol(V); real weights do not
+                fin &= (torch.linalg.cholesky_ex(G)[1] == 0) & ~ops.failed
+                ops.failed = torch.zeros_like(ops.failed)
             if not bool(fin.all()):  # blown-up or degenerate networks: flagged, restarted to keep the batch sane
                 ok &= fin
                 x = torch.where(fin[:, None, None], x, x0)

@@ -70,8 +70,9 @@ def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n
         x = torch.cat([x, -x])[:b]  # antithetic inputs: odd functionals of X cancel exactly
         ops.begin(x)
         y = block.step(x, ops)
-        dvs.append((ops.gram(y) - torch.as_tensor(V)).cpu().numpy())
-        cvs.append(ops.stats_matrix().cpu().numpy())
+        ok = ~ops.failed  # (a layer from a PD V never degenerates in practice; counted if it does)
+        dvs.append((ops.gram(y) - torch.as_tensor(V))[ok].cpu().numpy())
+        cvs.append(ops.stats_matrix()[ok].cpu().numpy())
         done += b
     return np.concatenate(dvs), np.concatenate(cvs)
 
