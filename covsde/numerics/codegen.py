@@ -27,7 +27,7 @@ from ..derive import cache
 from ..derive.errors import CovsdeInputError
 from . import template
 
-GEN_VERSION = "8"
+GEN_VERSION = "9"
 
 
 class NumbaPrinter(PythonCodePrinter):

@@ -182,23 +182,6 @@ def _trsm(L, B, out):
             out[i, c] = s / L[i, i]
 
 
-@njit(cache=True, inline="always")
-def _solve_spd(L, B, out):
-    """out = V⁻¹ B with V = L Lᵀ (columns of B)."""
-    m = L.shape[0]
-    for c in range(m):
-        for i in range(m):
-            s = B[i, c]
-            for k in range(i):
-                s -= L[i, k] * out[k, c]
-            out[i, c] = s / L[i, i]
-        for i in range(m - 1, -1, -1):
-            s = out[i, c]
-            for k in range(i + 1, m):
-                s -= L[k, i] * out[k, c]
-            out[i, c] = s / L[i, i]
-
-
 @njit(cache=True)
 def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale):
