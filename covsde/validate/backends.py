@@ -10,7 +10,8 @@ X is a batch of B independent networks' representations, a tensor of shape (B, m
 
 With ``record=True`` (exact mode) every Gaussian draw also stores its first-order Gram
 fluctuations (ξξᵀ/k − I, cross terms U ξᵀ/n against the whitened input and earlier draws,
-ξ_Q ξ_Kᵀ/√n_k for logits).  They have mean exactly 0 and are the limits of the derived noise's
+ξ_Q ξ_Kᵀ/√n_k for logits, and for a ReLU on a fresh projection h the centred (1/√k) Σ h relu(h)ᵀ,
+whose mean Cov(h)/2 is a Gaussian identity).  They have mean exactly 0 and are the limits of the derived noise's
 Gaussian matrices, so they serve as control variates in one-step moment tests.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TorchOps:
         self.stats = []
         self._basis = []
         self.failed = torch.zeros(self.B, dtype=torch.bool, device=self.device)  # singular Gram met
+        self._fresh = {}  # id → (fresh projection, its chol factor), for activation control variates
         self._act_cache = {}
 
     # ---- randomness ------------------------------------------------------------------------
@@ -83,6 +85,9 @@ class TorchOps:
                 if b.shape[-1] == k:
                     self.stats.append(b @ xi.transpose(-1, -2) / math.sqrt(k))
             self._basis.append(xi)
+            y = L @ xi
+            self._fresh[id(y)] = (y, L)
+            return y
         return L @ xi
 
     # ---- the ops used by blocks ---------------------------------------------------------------
@@ -95,6 +100,13 @@ class TorchOps:
         if key not in self._act_cache:
             self._act_cache[key] = activation.numeric(self.n)
         phi, c = self._act_cache[key]
+        if self.record and id(x) in self._fresh and getattr(activation, "name", "") == "relu":
+            # E[h_α relu(h_β)] = Cov(h_α, h_β)/2 for a Gaussian projection h = L ξ (exact):
+            # (1/√k) Σ_j [h_αj relu(h_βj)] − √k (L Lᵀ)_αβ / 2 has mean 0
+            y, L = self._fresh[id(x)]
+            k = x.shape[-1]
+            self.stats.append((x @ x.clamp(min=0).transpose(-1, -2)) / math.sqrt(k)
+                              - math.sqrt(k) * (L @ L.transpose(-1, -2)) / 2)
         return math.sqrt(c) * phi(x)
 
     def logits(self, x, tau0, e):

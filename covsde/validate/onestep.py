@@ -7,7 +7,8 @@ fluctuations c (mean exactly 0) absorb the O(n^{-1/2}) noise, so
 
     n·Ê[ΔV] = n·mean(ΔV − β̂ᵀ c),   β̂ = least squares of ΔV on c,
 
-with standard error n·sd(residual)/√B; the O(1/n) drift is then visible at B ~ 10⁴.  The
+with standard error n·sd(residual)/√B (plus p·sd(n·ΔV)/B for the O(p/B) bias of the fitted β̂,
+p control variates); the O(1/n) drift is then visible at B ~ 10⁴.  The
 covariance is the plain sample covariance of n^{1/2}ΔV, with the standard error of a sample
 covariance, √((E[x²y²] − Cov²)/B).
 
@@ -93,8 +94,10 @@ def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", c
     Zc = Zc - Zc.mean(0)
     cov = Zc.T @ Zc / (len(Zc) - 1)
     cov_se = np.sqrt(np.maximum((Zc[:, :, None] ** 2 * Zc[:, None, :] ** 2).mean(0) - cov**2, 0) / len(Zc))
-    return dict(n=n, samples=len(Y), seed=seed, idx=idx, mean=R.mean(0), mean_se=R.std(0, ddof=1) / math.sqrt(len(R)),
-                cov=cov, cov_se=cov_se)
+    # standard error of the control-variate mean, plus a bound on its O(p/B) regression bias
+    p = C.shape[1]
+    se = np.sqrt(R.var(0, ddof=1) / len(R) + (p * Y.std(0) / len(R)) ** 2)
+    return dict(n=n, samples=len(Y), seed=seed, idx=idx, mean=R.mean(0), mean_se=se, cov=cov, cov_se=cov_se)
 
 
 def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
