@@ -7,14 +7,15 @@ fluctuations c (mean exactly 0) absorb the O(n^{-1/2}) noise, so
 
     n·Ê[ΔV] = n·mean(ΔV − β̂ᵀ c),   β̂ = least squares of ΔV on c,
 
-with standard error n·sd(residual)/√B (plus p·sd(n·ΔV)/B for the O(p/B) bias of the fitted β̂,
-p control variates); the O(1/n) drift is then visible at B ~ 10⁴.  The
+with standard error n·sd(residual)/√B (plus p·sd(residual)/B for the O(p/B) bias of the fitted
+β̂, p control variates); the O(1/n) drift is then visible at B ~ 10⁴.  The
 covariance is the plain sample covariance of n^{1/2}ΔV, with the standard error of a sample
 covariance, √((E[x²y²] − Cov²)/B).
 
 Agreement test (``compare_moments``).  Each entry gets z = (estimate − derived)/SE; finite width biases the moments by
 O(n^{-1/2}) relative to the size of the whole matrix, so an entry agrees when
-|est − ref| ≤ z_crit·SE + bias·max(|ref|, max|ref_all|/4)/√n.  z_crit is
+|est − ref| ≤ z_crit·SE + bias·max(|ref|, max|ref_all|/4)/√n (for the drift the scale is at
+least 0.01·√max|Σ|, so that b ≡ 0 is not tested against zero).  z_crit is
 Bonferroni-corrected over all entries (family-wise false-alarm rate α).
 """
 from __future__ import annotations
@@ -96,7 +97,7 @@ def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", c
     cov_se = np.sqrt(np.maximum((Zc[:, :, None] ** 2 * Zc[:, None, :] ** 2).mean(0) - cov**2, 0) / len(Zc))
     # standard error of the control-variate mean, plus a bound on its O(p/B) regression bias
     p = C.shape[1]
-    se = np.sqrt(R.var(0, ddof=1) / len(R) + (p * Y.std(0) / len(R)) ** 2)
+    se = np.sqrt(R.var(0, ddof=1) / len(R) + (p * R.std(0) / len(R)) ** 2)
     return dict(n=n, samples=len(Y), seed=seed, idx=idx, mean=R.mean(0), mean_se=se, cov=cov, cov_se=cov_se)
 
 
@@ -109,7 +110,8 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
     slack = bias / math.sqrt(n)
     worst, worst_ratio, drift_ok, diff_ok = "", -1.0, True, True
     d_est, d_se, d_ref = (np.zeros((m, m)) for _ in range(3))
-    b_scale = 0.25 * np.abs(b).max()
+    # finite-width bias scales with the whole matrix; the floor 0.01·√max|Σ| covers b ≡ 0
+    b_scale = max(0.25 * np.abs(b).max(), 0.01 * math.sqrt(np.abs(Sig).max()))
     S_scale = 0.25 * np.abs(Sig).max()
     for k, (i, j) in enumerate(idx):
         est, se, ref = mom["mean"][k], mom["mean_se"][k] + 1e-300, b[i, j]
