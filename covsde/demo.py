@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ def run_demo(out="demo-out", force=False, quick=False):
     from .derive import derive
     from .derive.variants import build
     from .numerics import simulate
-    from .reproduce import rank_collapse
+    from .reproduce import _rho, rank_collapse
     from .validate.cli import OUTPUTS, write_json
     from .validate.validation import plot_report, validate
 
@@ -56,7 +55,7 @@ def run_demo(out="demo-out", force=False, quick=False):
     import matplotlib.pyplot as plt
 
     VT = sim.V[-1][sim.alive]
-    rho = VT[:, 0, 1] / np.sqrt(VT[:, 0, 0] * VT[:, 1, 1])
+    rho = _rho(VT)
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     ax[0].hist(rho, bins=60, density=True, color="C3", alpha=0.6)
     ax[0].axvline(0.2, color="k", ls="--", lw=1, label="ρ0 = 0.2")

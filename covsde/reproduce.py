@@ -6,8 +6,6 @@ NAME.png and NAME.json; existing files are not overwritten without ``--force``.
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -278,9 +276,9 @@ def reproduce(name, out=None, quick=False, force=False):
                  "command": f"covsde reproduce {name} --out {out}" + (" --quick" if quick else "")})
     for suffix, fig in figs.items():
         fig.savefig(out / f"{name}{suffix}.png", dpi=120)
-    tmp = out / f".{name}.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, out / f"{name}.json")
+    from .validate.cli import write_json
+
+    write_json(out / f"{name}.json", data)
     return data, out
 
 

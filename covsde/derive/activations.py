@@ -201,29 +201,39 @@ class ShapedSmooth(Activation):
         return out
 
     def numeric(self, n):
+        """(φ_s, c) at width n; cached per n (c needs a quadrature).  The torch version of φ is
+        built on first use, so derive/ never imports torch."""
+        cache = self.__dict__.setdefault("_numeric", {})
+        if n in cache:
+            return cache[n]
         import numpy as np
         from scipy import integrate
 
         a, q = float(self.a), float(self.q)
         s = a * n**q
         f = sp.lambdify(X, self.phi, "numpy")
+        torch_f = []
 
         def phi(x):
-            try:
-                import torch
+            if type(x).__module__.startswith("torch"):
+                if not torch_f:
+                    import torch
 
-                if isinstance(x, torch.Tensor):
-                    tf = sp.lambdify(X, self.phi, [{"tanh": torch.tanh, "sin": torch.sin, "cos": torch.cos,
-                                                    "exp": torch.exp, "log": torch.log,
-                                                    "sqrt": torch.sqrt, "erf": torch.erf}, "math"])
-                    return s * tf(x / s)
-            except ImportError:  # pragma: no cover
-                pass
+                    torch_f.append(sp.lambdify(X, self.phi, [{
+                        "tanh": torch.tanh, "sin": torch.sin, "cos": torch.cos, "exp": torch.exp, "log": torch.log,
+                        "sqrt": torch.sqrt, "erf": torch.erf}, "math"]))
+                return s * torch_f[0](x / s)
             return s * f(x / s)
 
         m2 = integrate.quad(lambda g: (s * f(g / s)) ** 2 * np.exp(-g * g / 2) / np.sqrt(2 * np.pi),
                             -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
-        return phi, 1.0 / m2
+        cache[n] = (phi, 1.0 / m2)
+        return cache[n]
+
+    def __getstate__(self):  # the per-width cache holds closures: not pickled with derivations
+        d = dict(self.__dict__)
+        d.pop("_numeric", None)
+        return d
 
     def __repr__(self):
         return f"ShapedSmooth(phi={self.label!r}, a={self.a})"

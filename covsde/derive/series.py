@@ -122,9 +122,6 @@ class Ser:
         d = self.noise.setdefault(e, {})
         d[key] = d.get(key, 0) + coef
 
-    def exponents(self):
-        return sorted(set(self.det) | set(self.noise))
-
     def min_exponent(self):
         es = [e for e, M in self.det.items()] + [e for e, t in self.noise.items() if t]
         return min(es) if es else None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..cli import UsageError
@@ -35,9 +34,10 @@ def prepare_out(out, force):
 
 
 def write_json(path, obj):
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    """Atomically (temporary file + rename, see covsde.derive.cache.atomic_write)."""
+    from ..derive.cache import atomic_write
+
+    atomic_write(Path(path), json.dumps(obj, indent=1).encode())
 
 
 def run_validate(a):

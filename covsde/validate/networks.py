@@ -15,7 +15,6 @@ is the documented fast option on GPU.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 

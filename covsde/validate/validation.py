@@ -17,7 +17,6 @@ feature + energy test, Holm-corrected at level α).  Reported:
 """
 from __future__ import annotations
 
-import math
 import platform
 import time
 
