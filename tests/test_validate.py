@@ -62,6 +62,20 @@ def test_rank_collapse_baseline():
     assert np.all(np.abs(rh - 0.2) < 0.05) and rh.max() < 0.4
 
 
+@pytest.mark.parametrize("kw,msg", [({"n": -8}, "width n"), ({"n": 0}, "width n"), ({"depth": -1}, "depth"),
+                                    ({"samples": 0}, "samples"), ({"backend": "gpu"}, "backend"),
+                                    ({"V0": [[1, 2], [2, 1]]}, "positive definite"),
+                                    ({"V0": [[1, float("nan")], [0, 1]]}, "non-finite")])
+def test_run_networks_rejects_bad_input(kw, msg):
+    from covsde.derive.errors import CovsdeInputError
+
+    blk, _ = build("mlp", {})
+    args = {"V0": V0, "n": 16, "depth": 2, "samples": 4, "backend": "exact"}
+    args.update(kw)
+    with pytest.raises(CovsdeInputError, match=msg):
+        run_networks(blk, args.pop("V0"), args.pop("n"), args.pop("depth"), args.pop("samples"), **args)
+
+
 def test_holm_adjustment():
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
 

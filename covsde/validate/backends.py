@@ -34,8 +34,13 @@ class TorchOps:
 
     def __init__(self, n: int, m: int, batch: int, *, mode="exact", n_k=None, dtype=torch.float64,
                  device="cpu", generator: torch.Generator | None = None, record=False):
+        from ..derive.errors import CovsdeInputError
+
         if mode not in ("exact", "weights"):
-            raise ValueError(f"mode must be 'exact' or 'weights', got {mode!r}")
+            raise CovsdeInputError(f"mode must be 'exact' or 'weights', got {mode!r}")
+        for name, v in (("width n", n), ("m", m), ("batch", batch), ("n_k", n_k or n)):
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise CovsdeInputError(f"{name} must be an integer ≥ 1, got {v!r}")
         self.n, self.m, self.B, self.mode = int(n), int(m), int(batch), mode
         self.n_k = int(n_k or n)
         self.dtype, self.device, self.gen = dtype, torch.device(device), generator

@@ -69,8 +69,16 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
     Returns (Vrec, bad): Vrec of shape (samples, len(record), m, m) with V_ℓ at the layers in
     ``record`` (default [depth]); ``bad`` flags networks whose V became non-finite, huge (> 1e12) or
     singular: they are counted, and their records must not be used."""
+    from ..derive.errors import CovsdeInputError
+    from ..numerics.integrate import check_V0
+
+    if backend not in ("torch", "exact"):
+        raise CovsdeInputError(f"backend must be 'torch' or 'exact', got {backend!r}")
+    for name, v, lo in (("width n", n, 1), ("depth", depth, 0), ("samples", samples, 1)):
+        if isinstance(v, bool) or int(v) != v or v < lo:
+            raise CovsdeInputError(f"{name} must be an integer ≥ {lo}, got {v!r}")
     device = default_device(device)
-    V0 = np.asarray(V0, dtype=float)
+    V0 = check_V0(V0)
     m = V0.shape[0]
     record = [depth] if record is None else list(record)
     recset = {r: i for i, r in enumerate(record)}
