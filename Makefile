@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/covsde demo --out demo-out --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=12 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_derive.py

@@ -87,7 +87,10 @@ def build_parser():
     v.add_argument("--widths", required=True)
     v.add_argument("--samples", default="1000")
     v.add_argument("--backend", choices=["torch", "exact"], default="exact")
-    v.add_argument("--device", choices=["cpu", "cuda"], default=None)
+    v.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="where the networks run (default: cuda when available, else cpu)")
+    v.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="precision of the network runs (float32: the fast option on a GPU)")
     v.add_argument("--seed", default="0")
     v.add_argument("--out", default=None)
     v.add_argument("--force", action="store_true")

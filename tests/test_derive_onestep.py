@@ -4,8 +4,11 @@ Sample sizes and power: B = 20 000 layers per variant; the drift estimate uses c
 (standard error ≈ 0.5–3 % of b here), the covariance a plain sample covariance (≈ 1 %).  Each entry
 must agree within a Bonferroni-corrected z (family-wise α = 0.01 over all entries) plus a
 finite-width allowance of 1/√n relative.  The same samples must reject the diffusion scaled by 1.1,
-and at B = 60 000 the attention drift scaled by 1.1 and by 0.9.
+and (with the cross-draw product control variates) the attention and Transformer drift scaled by 1.1
+and by 0.9 at B = 20 000.
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -36,14 +39,35 @@ def test_one_step_moments_agree_and_wrong_diffusion_fails(variant):
 
 
 @pytest.mark.slow
-def test_attention_drift_power():
-    blk, _ = build("attention", CASES["attention"])
+@pytest.mark.parametrize("variant", ["attention", "transformer"])
+def test_drift_power(variant):
+    blk, _ = build(variant, CASES[variant])
     d = derive(blk, 2)
     b, Sig = d.numeric(V)
-    mom = one_step_moments(blk, V, n=2048, samples=60000, seed=5, n_k=256)
+    mom = one_step_moments(blk, V, n=1024, samples=20000, seed=5, n_k=256)
     assert compare_moments(mom, b, Sig).ok
     assert not compare_moments(mom, 1.1 * b, Sig).drift_ok
     assert not compare_moments(mom, 0.9 * b, Sig).drift_ok
+
+
+def test_product_control_variates_have_mean_zero_and_cut_the_noise():
+    """Transformer, n = 256, B = 12 000 layers: every product control variate has mean 0 (z-tests,
+    Bonferroni over all columns at α = 0.01); the cross-fitted estimate agrees with the plain mean
+    (|z| < 3.5); the product control variates cut the standard error of n·E[ΔV] at least 5×
+    (measured: about 18×)."""
+    from scipy import stats
+
+    blk, _ = build("transformer", CASES["transformer"])
+    dV, C = sample_one_step(blk, V, 256, 12000, seed=2, n_k=64, products=True)
+    z = C.mean(0) / (C.std(0) / math.sqrt(len(C)))
+    assert np.abs(z).max() < stats.norm.isf(0.01 / (2 * C.shape[1])), np.abs(z).max()
+    plain = dV[:, 0, 1] * 256
+    cv = one_step_moments(blk, V, n=256, samples=12000, seed=2, n_k=64)
+    first = one_step_moments(blk, V, n=256, samples=12000, seed=2, n_k=64, products=False)
+    k = cv["idx"].index((0, 1))
+    se_plain = plain.std() / math.sqrt(len(plain))
+    assert abs(cv["mean"][k] - plain.mean()) < 3.5 * se_plain
+    assert cv["mean_se"][k] * 5 < first["mean_se"][k] and cv["mean_se"][k] * 5 < se_plain
 
 
 def test_standard_attention_has_no_limit_and_changes_V_by_O1():

@@ -45,7 +45,9 @@ class TorchOps:
         self.n_k = int(n_k or n)
         self.dtype, self.device, self.gen = dtype, torch.device(device), generator
         self.record = record
-        self.stats = []
+        self.stats = []  # (tag, stat): tag = index of the draw whose conditional mean makes stat zero
+        self._tag = 0
+        self.features = []  # (tag, g): functions of the draws up to tag (no mean needed), see stats_matrix
         self._basis = []
         self.failed = torch.zeros(self.B, dtype=torch.bool, device=self.device)  # singular Gram met
         self._fresh = {}  # id → (fresh projection, its chol factor), for activation control variates
@@ -84,14 +86,15 @@ class TorchOps:
         L = self.chol(self.gram(x))
         xi = self.randn(self.B, self.m, k)
         if self.record:
+            self._tag += 1
             eye = torch.eye(self.m, dtype=self.dtype, device=self.device)
-            self.stats.append((xi @ xi.transpose(-1, -2) / k - eye) * math.sqrt(k))
+            self.stats.append((self._tag, (xi @ xi.transpose(-1, -2) / k - eye) * math.sqrt(k)))
             for b in self._basis:
                 if b.shape[-1] == k:
-                    self.stats.append(b @ xi.transpose(-1, -2) / math.sqrt(k))
+                    self.stats.append((self._tag, b @ xi.transpose(-1, -2) / math.sqrt(k)))
             self._basis.append(xi)
             y = L @ xi
-            self._fresh[id(y)] = (y, L)
+            self._fresh[id(y)] = (y, L, self._tag)
             return y
         return L @ xi
 
@@ -105,13 +108,16 @@ class TorchOps:
         if key not in self._act_cache:
             self._act_cache[key] = activation.numeric(self.n)
         phi, c = self._act_cache[key]
+        if self.record:  # the activation's Gram, a function of the draws so far
+            y = phi(x)
+            self.features.append((self._tag, (y @ y.transpose(-1, -2)) / math.sqrt(x.shape[-1])))
         if self.record and id(x) in self._fresh and getattr(activation, "name", "") == "relu":
             # E[h_α relu(h_β)] = Cov(h_α, h_β)/2 for a Gaussian projection h = L ξ (exact):
             # (1/√k) Σ_j [h_αj relu(h_βj)] − √k (L Lᵀ)_αβ / 2 has mean 0
-            y, L = self._fresh[id(x)]
+            y, L, tag = self._fresh[id(x)]
             k = x.shape[-1]
-            self.stats.append((x @ x.clamp(min=0).transpose(-1, -2)) / math.sqrt(k)
-                              - math.sqrt(k) * (L @ L.transpose(-1, -2)) / 2)
+            self.stats.append((tag, (x @ x.clamp(min=0).transpose(-1, -2)) / math.sqrt(k)
+                               - math.sqrt(k) * (L @ L.transpose(-1, -2)) / 2))
         return math.sqrt(c) * phi(x)
 
     def logits(self, x, tau0, e):
@@ -123,7 +129,8 @@ class TorchOps:
             L = self.chol(self.gram(x))
             xq, xk = self.randn(self.B, self.m, self.n_k), self.randn(self.B, self.m, self.n_k)
             if self.record:
-                self.stats.append(xq @ xk.transpose(-1, -2) / math.sqrt(self.n_k))
+                self._tag += 1
+                self.stats.append((self._tag, xq @ xk.transpose(-1, -2) / math.sqrt(self.n_k)))
             q, k = L @ xq, L @ xk
         return q @ k.transpose(-1, -2) / tau
 
@@ -155,11 +162,39 @@ class TorchOps:
     def note(self, text):
         pass
 
-    def stats_matrix(self):
-        """(B, p) matrix of recorded control variates (mean 0)."""
+    def _pairs(self):
+        """Index pairs whose products have mean 0: two stats from different draws (the later one has
+        conditional mean 0 given all earlier draws), and a feature with a stat of a later draw."""
+        st = [(t, "s", i) for i, (t, _) in enumerate(self.stats)]
+        ft = [(t, "f", i) for i, (t, _) in enumerate(self.features)]
+        pairs = [(a, b) for ia, a in enumerate(st) for b in st[ia + 1:] if a[0] != b[0]]
+        return pairs + [(f, a) for f in ft for a in st if a[0] > f[0]]
+
+    def n_control_variates(self, products=False):
+        size = {("s", i): s[0].numel() // s.shape[0] for i, (_, s) in enumerate(self.stats)}
+        size.update({("f", i): f.numel() // f.shape[0] for i, (_, f) in enumerate(self.features)})
+        p = sum(v for (k, _), v in size.items() if k == "s")
+        if products:
+            p += sum(size[a[1:]] * size[b[1:]] for a, b in self._pairs())
+        return p
+
+    def stats_matrix(self, products=False):
+        """(B, p) matrix of recorded control variates (mean 0).  With ``products``, also the
+        products of entries of stats from different draws and of features (functions of earlier
+        draws, e.g. the Gram of an activation) with stats of later draws: the later factor has
+        conditional mean 0 given all earlier draws, so each product has mean 0 too.  They absorb the
+        second-order (product-of-fluctuations) noise of a block made of several random maps, or of an
+        activation acting on the stream itself."""
         if not self.stats:
             return torch.zeros(self.B, 0, dtype=self.dtype, device=self.device)
-        return torch.cat([s.reshape(self.B, -1) for s in self.stats], dim=1)
+        flat = {("s", i): s.reshape(self.B, -1) for i, (_, s) in enumerate(self.stats)}
+        flat.update({("f", i): f.reshape(self.B, -1) for i, (_, f) in enumerate(self.features)})
+        cols = [v for (k, _), v in flat.items() if k == "s"]
+        if products:
+            for a, b in self._pairs():
+                A, Bm = flat[a[1:]], flat[b[1:]]
+                cols.append((A[:, :, None] * Bm[:, None, :]).reshape(self.B, -1))
+        return torch.cat(cols, dim=1)
 
 
 def whitened_input(V, n, batch, *, dtype=torch.float64, device="cpu", generator=None):

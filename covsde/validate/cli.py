@@ -56,7 +56,7 @@ def run_validate(a):
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available")
     report, samples_ = validate(block, d, V0, T, widths, samples=samples, backend=a.backend, device=device,
-                                seed=seed, power=not a.no_power, progress=not a.quiet, variant=a.variant,
+                                dtype=a.dtype, seed=seed, power=not a.no_power, progress=not a.quiet, variant=a.variant,
                                 params=params)
     if out is not None:
         plot_report(report, samples_, {k: out / v for k, v in OUTPUTS.items() if k != "report"})

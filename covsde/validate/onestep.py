@@ -2,13 +2,17 @@
 
 Estimator.  B inputs X with X Xᵀ/n = V exactly, in antithetic pairs (X, −X) so that odd
 functionals of the input (which matter when an activation acts on the stream itself) cancel, are
-pushed through one layer (exact-in-law backend by default).  The mean uses regression control variates: the recorded first-order Gram
-fluctuations c (mean exactly 0) absorb the O(n^{-1/2}) noise, so
+pushed through one layer (exact-in-law backend by default).  The mean uses regression control
+variates: the recorded first-order Gram fluctuations c (mean exactly 0) absorb the O(n^{-1/2})
+noise, and their products across independent draws (mean 0 too: the later factor has conditional
+mean 0 given the earlier draws) absorb the O(1) second-order noise of blocks made of several random
+maps, so
 
     n·Ê[ΔV] = n·mean(ΔV − β̂ᵀ c),   β̂ = least squares of ΔV on c,
 
-with standard error n·sd(residual)/√B (plus p·sd(residual)/B for the O(p/B) bias of the fitted
-β̂, p control variates); the O(1/n) drift is then visible at B ~ 10⁴.  The
+cross-fitted (β̂ from one half of the draws, applied to the other half and vice versa), so it is
+unbiased for any number of control variates, with standard error n·sd(out-of-fold residual)/√B;
+the O(1/n) drift is then visible at B ~ 10⁴.  The
 covariance is the plain sample covariance of n^{1/2}ΔV, with the standard error of a sample
 covariance, √((E[x²y²] − Cov²)/B).
 
@@ -58,12 +62,15 @@ class OneStepResult:
         return d
 
 
-def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n_k=None, device="cpu"):
-    """(ΔV samples (B, m, m), control variates (B, p)) for one layer from V."""
+PRODUCT_CAP = 1500  # most control-variate columns for which the products are used
+
+
+def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
+    """Yield (ΔV (b, m, m), control variates (b, p)) for chunks of one-layer draws from V."""
     V = np.asarray(V, dtype=float)
     m = V.shape[0]
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    dvs, cvs = [], []
+    Vt = None
     done = 0
     while done < samples:
         b = min(chunk, samples - done)
@@ -72,33 +79,105 @@ def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n
         x = torch.cat([x, -x])[:b]  # antithetic inputs: odd functionals of X cancel exactly
         ops.begin(x)
         y = block.step(x, ops)
+        Vt = torch.as_tensor(V, dtype=y.dtype, device=y.device) if Vt is None else Vt
         ok = ~ops.failed  # (a layer from a PD V never degenerates in practice; counted if it does)
-        dvs.append((ops.gram(y) - torch.as_tensor(V))[ok].cpu().numpy())
-        cvs.append(ops.stats_matrix()[ok].cpu().numpy())
+        use = products
+        if products == "auto":
+            use = ops.n_control_variates(True) <= PRODUCT_CAP
+        yield (ops.gram(y) - Vt)[ok].cpu().numpy(), ops.stats_matrix(bool(use))[ok].cpu().numpy()
         done += b
-    return np.concatenate(dvs), np.concatenate(cvs)
 
 
-def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=2000, n_k=None):
-    """Estimates of n·E[ΔV] (with control variates) and n·Cov[ΔV], with standard errors."""
+def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n_k=None, device="cpu",
+                    products=False):
+    """(ΔV samples (B, m, m), control variates (B, p)) for one layer from V."""
+    parts = list(_chunks(block, V, n, samples, seed=seed, chunk=chunk, mode=mode, n_k=n_k, device=device,
+                         products=products))
+    return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
+
+
+class _Fold:
+    """Running sums for one fold of the cross-fitted control-variate regression of Y on C."""
+
+    def __init__(self):
+        self.N, self.sums = 0, None
+
+    def add(self, Y, C):
+        Z = np.concatenate([Y, C], axis=1)
+        if self.sums is None:
+            self.sums = [np.zeros(Z.shape[1]), np.zeros((Z.shape[1], Z.shape[1]))]
+        self.N += len(Z)
+        self.sums[0] += Z.sum(0)
+        self.sums[1] += Z.T @ Z
+
+    def moments(self):
+        mu = self.sums[0] / self.N
+        return mu, self.sums[1] / self.N - np.outer(mu, mu)
+
+
+def _cv_mean(folds, q):
+    """Cross-fitted control-variate estimate of the mean of Y and its standard error."""
+    N = folds[0].N + folds[1].N
+    if folds[1].N == 0:  # a single chunk: no cross-fitting, plain mean
+        mu, S = folds[0].moments()
+        return mu[:q], np.sqrt(np.diag(S)[:q] / folds[0].N)
+    ests, vars_ = [], []
+    for f in (0, 1):
+        mu_o, S_o = folds[1 - f].moments()  # fit on the other fold
+        beta = np.linalg.lstsq(S_o[q:, q:], S_o[q:, :q], rcond=1e-10)[0] if S_o.shape[0] > q else np.zeros((0, q))
+        mu_f, S_f = folds[f].moments()  # apply to this fold: residual Y − Cβ
+        ests.append(mu_f[:q] - mu_f[q:] @ beta)
+        var = (np.diag(S_f)[:q] - 2 * np.einsum("pq,pq->q", S_f[q:, :q], beta)
+               + np.einsum("pq,pr,rq->q", beta, S_f[q:, q:], beta))
+        vars_.append(np.maximum(var, 0) / folds[f].N)
+    w = np.array([folds[0].N, folds[1].N], float) / N
+    return w[0] * ests[0] + w[1] * ests[1], np.sqrt(w[0] ** 2 * vars_[0] + w[1] ** 2 * vars_[1])
+
+
+def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=2000, n_k=None,
+                     device="cpu", products="auto", target_se=None, max_samples=None):
+    """Estimates of n·E[ΔV] (with control variates) and n·Cov[ΔV], with standard errors.
+
+    Control variates: the first-order statistics recorded by the exact backend and, when
+    ``products`` (default "auto": if there are at most PRODUCT_CAP columns), their products across
+    independent draws, which take out the second-order noise of multi-map blocks (attention, the
+    Transformer).  The regression is cross-fitted (β from one half of the chunks, applied to the
+    other, and vice versa), so the estimate stays unbiased however many control variates there are;
+    the sums are streamed, so memory does not grow with the sample size.
+
+    Sequential sampling: with ``target_se``, rounds of ``samples`` layers are added until every
+    entry's standard error of n·E[ΔV] is at most target_se, or ``max_samples`` (default 4·samples)
+    are used (the stopping rule looks only at the spread, not at the estimate)."""
     V = np.asarray(V, dtype=float)
     m = V.shape[0]
-    dV, C = sample_one_step(block, V, n, samples, seed=seed, mode=mode, chunk=chunk, n_k=n_k)
     idx = [(i, j) for i in range(m) for j in range(i, m)]
-    Y = np.stack([dV[:, i, j] for i, j in idx], axis=1) * n  # n·ΔV
-    if C.shape[1]:
-        beta, *_ = np.linalg.lstsq(C, Y - Y.mean(0), rcond=None)  # control variates have mean 0
-        R = Y - C @ beta
-    else:
-        R = Y
-    Zc = np.stack([dV[:, i, j] for i, j in idx], axis=1) * math.sqrt(n)
-    Zc = Zc - Zc.mean(0)
-    cov = Zc.T @ Zc / (len(Zc) - 1)
-    cov_se = np.sqrt(np.maximum((Zc[:, :, None] ** 2 * Zc[:, None, :] ** 2).mean(0) - cov**2, 0) / len(Zc))
-    # standard error of the control-variate mean, plus a bound on its O(p/B) regression bias
-    p = C.shape[1]
-    se = np.sqrt(R.var(0, ddof=1) / len(R) + (p * R.std(0) / len(R)) ** 2)
-    return dict(n=n, samples=len(Y), seed=seed, idx=idx, mean=R.mean(0), mean_se=se, cov=cov, cov_se=cov_se)
+    q = len(idx)
+    iu = (np.array([i for i, _ in idx]), np.array([j for _, j in idx]))
+    folds = [_Fold(), _Fold()]
+    zsum, z2, z4, N = np.zeros(q), np.zeros((q, q)), np.zeros((q, q)), 0
+    max_samples = int(max_samples or 4 * samples)
+    k, rnd = 0, 0
+    while True:
+        for dV, C in _chunks(block, V, n, samples, seed=seed + 1000003 * rnd, chunk=chunk, mode=mode, n_k=n_k,
+                             device=device, products=products):
+            Zc = dV[:, iu[0], iu[1]] * math.sqrt(n)  # √n·ΔV
+            folds[k % 2].add(Zc * math.sqrt(n), C)
+            zsum += Zc.sum(0)
+            z2 += Zc.T @ Zc
+            z4 += (Zc**2).T @ (Zc**2)
+            N += len(Zc)
+            k += 1
+        rnd += 1
+        mean, se = _cv_mean(folds, q)
+        if target_se is None or se.max() <= target_se or N + samples > max_samples:
+            break
+    # n·Cov[ΔV] and the standard error of a sample covariance, √((E[x²y²] − Cov²)/B)
+    zbar = zsum / N
+    cov = (z2 - N * np.outer(zbar, zbar)) / (N - 1)
+    # (fourth moments about the mean ≈ about 0: the mean of √n·ΔV is O(n^{-1/2}))
+    cov_se = np.sqrt(np.maximum(z4 / N - cov**2, 0) / N)
+    return dict(n=n, samples=N, seed=seed, idx=idx, mean=mean, mean_se=se, cov=cov, cov_se=cov_se,
+                control_variates=int(folds[0].sums[1].shape[0] - q))
 
 
 def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
@@ -139,8 +218,9 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0):
 
 
 def one_step_check(block, derivation, V, params=None, *, n=2048, samples=20000, seed=0, alpha=0.01, bias=1.0,
-                   drift_scale=1.0, diffusion_scale=1.0, mode="exact", n_k=None):
+                   drift_scale=1.0, diffusion_scale=1.0, mode="exact", n_k=None, device="cpu", products="auto"):
     """Sample one layer at V and compare with the derivation (scaled, for power checks)."""
     b, Sig = derivation.numeric(V, params)
-    mom = one_step_moments(block, V, n=n, samples=samples, seed=seed, mode=mode, n_k=n_k)
+    mom = one_step_moments(block, V, n=n, samples=samples, seed=seed, mode=mode, n_k=n_k, device=device,
+                           products=products)
     return compare_moments(mom, b * drift_scale, Sig * diffusion_scale, alpha=alpha, bias=bias)

@@ -10,7 +10,8 @@
     variant = "attention"
     set = { gamma = "0.35355339", tau0 = "1" }
 
-Entry keys: name, variant, set, m, T, V0, widths, samples, seed, backend, power, onestep_samples.
+Entry keys: name, variant, set, m, T, V0, widths, samples, seed, backend, device, dtype, power,
+onestep_samples.
 Each entry writes DIR/<name>/report.json and its plots; an entry whose report.json exists is
 skipped on a rerun, so an interrupted suite loses nothing.  DIR gets summary.md and summary.json
 (one row per entry: verdict, power δ, smallest p-value, time).  Shipped suites: ``quick``, ``paper``.
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from ..derive.errors import CovsdeInputError
 
-KEYS = {"name", "variant", "set", "m", "T", "V0", "widths", "samples", "seed", "backend", "power", "onestep_samples"}
+KEYS = {"name", "variant", "set", "m", "T", "V0", "widths", "samples", "seed", "backend", "device", "dtype", "power",
+        "onestep_samples"}
 SHIPPED = Path(__file__).resolve().parent.parent / "suites"
 
 
@@ -100,7 +102,8 @@ def run_entry(e, folder, progress=False):
         raise CovsdeInputError(f"entry {e['name']!r}: " + (d.reason if not d.has_limit else
                                f"give values for {[s.name for s in d.parameters]}"))
     report, samples = validate(block, d, V0, float(e["T"]), e["widths"], samples=int(e.get("samples", 1000)),
-                               backend=e.get("backend", "exact"), seed=int(e.get("seed", 0)),
+                               backend=e.get("backend", "exact"), device=e.get("device"),
+                               dtype=e.get("dtype", "float64"), seed=int(e.get("seed", 0)),
                                power=bool(e.get("power", True)), progress=progress, variant=e["variant"],
                                params=params, onestep_samples=e.get("onestep_samples"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ feature + energy test, Holm-corrected at level α).  Reported:
   and, separately, diffusion × (1 ± δ), on a grid of δ; the smallest δ whose both signs are
   rejected is reported (``None`` if none in the grid is) — a verdict always carries it;
 * the one-step moments at V0 and width max(n_max, min(1024, 8 n_max)) (:mod:`.onestep`: n·E[ΔV] with control
-  variates, n·Cov[ΔV]) against b(V0), Σ(V0) — the test with power for the drift;
+  variates, n·Cov[ΔV]) against b(V0), Σ(V0) — the test with power for the drift; 20 × samples layers
+  (10 000 to 40 000), more (up to 4×) while the drift's standard error exceeds 2 % of max|b(V0)|
+  (an explicit ``onestep_samples`` is used as given);
 * the verdict: ``fail`` when the terminal-law test at the largest width or the one-step test
   rejects, each at level α/2 (Bonferroni across the two); the power δ is that of this combined
   procedure: the smallest δ at which it rejects the scaled SDE for both signs.
@@ -34,6 +36,7 @@ POWER_GRID = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75)
 # at n = 1024, from the arc-cosine closed form).
 ONESTEP_MIN_WIDTH = 1024
 ONESTEP_BIAS = 1.5
+ONESTEP_TARGET_SE = 0.02
 
 
 def _versions():
@@ -59,13 +62,25 @@ def sde_sample(derivation, V0, T, paths, seed, dt, drift_scale=1.0, diffusion_sc
     return r.V[-1][r.alive], r.counts
 
 
-def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, seed=0, alpha=0.01,
-             sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False, variant="", params=None,
-             onestep_samples=None, values=None):
+def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, dtype="float64",
+             seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
+             variant="", params=None, onestep_samples=None, values=None):
     """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
     must then have numbers); returns (report, samples): the report is a JSON-ready dict (see the module
-    docstring), samples = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}."""
+    docstring), samples = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
+
+    ``device``: "cpu", "cuda" or None (CUDA when available); ``dtype``: "float64" (default) or
+    "float32" (the fast option on a GPU) for the network runs — the one-step moments always use
+    float64, since they resolve O(1/n) changes of V."""
+    import torch
+
+    from ..derive.errors import CovsdeInputError
+    from .networks import default_device
+
     t_start = time.perf_counter()
+    if dtype not in ("float64", "float32"):
+        raise CovsdeInputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    device = default_device(device)
     V0 = np.asarray(V0, float)
     widths = sorted(int(w) for w in widths)
     sde_paths = int(sde_paths or max(4 * samples, 4000))
@@ -76,7 +91,7 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     timings["sde"] = time.perf_counter() - t0
     report = {"variant": variant, "m": int(V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
               "V0": V0.tolist(), "T": T, "widths": widths, "samples": samples, "backend": backend,
-              "device": device or "auto", "seed": seed, "alpha": alpha,
+              "device": device, "dtype": dtype, "seed": seed, "alpha": alpha,
               "sde": {"paths": sde_paths, "dt": dt, "scheme": "psd", **counts},
               "tests": {}, "quantiles": {"sde": summarize(V_sde)["quantiles"]}}
     nets = {}
@@ -84,7 +99,7 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
         depth = max(1, int(round(T * n)))
         t0 = time.perf_counter()
         Vn, bad = run_networks(block, V0, n, depth, samples, backend=backend, seed=seed + 1000 * n, device=device,
-                               progress=progress, desc=f"n={n} d={depth}")
+                               dtype=getattr(torch, dtype), progress=progress, desc=f"n={n} d={depth}")
         timings[f"networks_{n}"] = time.perf_counter() - t0
         good = Vn[:, -1][~bad]
         nets[n] = good
@@ -100,9 +115,13 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     # one-step moments at V0, largest width
     t0 = time.perf_counter()
     b0, S0 = derivation.numeric(V0, values)
-    nos = int(onestep_samples or min(120000, max(20000, 60 * samples)))
+    nos = int(onestep_samples or min(40000, max(10000, 20 * samples)))
     n_os = max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
-    mom = one_step_moments(block, V0, n=n_os, samples=nos, seed=seed + 3, n_k=256)
+    # sequential: add rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
+    # (only when the sample size is the default: an explicit onestep_samples is used as given)
+    target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
+    mom = one_step_moments(block, V0, n=n_os, samples=nos, seed=seed + 3, n_k=256, device=device, target_se=target,
+                           max_samples=4 * nos)
     os_res = compare_moments(mom, b0, S0, alpha=alpha / 2, bias=ONESTEP_BIAS)
     report["onestep"] = {**os_res.to_dict(), "V": V0.tolist()}
     timings["onestep"] = time.perf_counter() - t0
