@@ -83,3 +83,26 @@ def test_standard_attention_has_no_limit_and_changes_V_by_O1():
     # an SDE-scaled mean change would shrink 4× from n = 256 to 1024; here it stays O(1)
     assert means[0] > 0.05 and means[1] > 0.05
     assert means[1] / means[0] > 0.6
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_control_variate_count_and_product_cap(m):
+    """The column count used to decide on products matches the matrix; "auto" keeps products only
+    under PRODUCT_CAP columns (Transformer: m = 2 → 780 columns with products, m = 3 → first order)."""
+    import torch
+
+    from covsde.validate.backends import TorchOps, whitened_input
+    from covsde.validate.onestep import PRODUCT_CAP
+
+    blk, _ = build("transformer", CASES["transformer"])
+    Vm = np.eye(m) * 0.8 + 0.2
+    ops = TorchOps(64, m, 6, record=True, generator=torch.Generator().manual_seed(0))
+    x = whitened_input(Vm, 64, 6, generator=ops.gen)
+    ops.begin(x)
+    blk.step(x, ops)
+    for prod in (False, True):
+        assert ops.n_control_variates(prod) == ops.stats_matrix(prod).shape[1]
+    mom = one_step_moments(blk, Vm, n=64, samples=400, seed=0, n_k=16, chunk=200)
+    expect = ops.n_control_variates(ops.n_control_variates(True) <= PRODUCT_CAP)
+    assert mom["control_variates"] == expect
+    assert (expect > ops.n_control_variates(False)) == (m == 2)

@@ -171,7 +171,7 @@ class TorchOps:
         return pairs + [(f, a) for f in ft for a in st if a[0] > f[0]]
 
     def n_control_variates(self, products=False):
-        size = {("s", i): s[0].numel() // s.shape[0] for i, (_, s) in enumerate(self.stats)}
+        size = {("s", i): s.numel() // s.shape[0] for i, (_, s) in enumerate(self.stats)}
         size.update({("f", i): f.numel() // f.shape[0] for i, (_, f) in enumerate(self.features)})
         p = sum(v for (k, _), v in size.items() if k == "s")
         if products:
