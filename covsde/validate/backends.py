@@ -108,17 +108,17 @@ class TorchOps:
         if key not in self._act_cache:
             self._act_cache[key] = activation.numeric(self.n)
         phi, c = self._act_cache[key]
+        out = phi(x)
         if self.record:  # the activation's Gram, a function of the draws so far
-            y = phi(x)
-            self.features.append((self._tag, (y @ y.transpose(-1, -2)) / math.sqrt(x.shape[-1])))
+            self.features.append((self._tag, (out @ out.transpose(-1, -2)) / math.sqrt(x.shape[-1])))
         if self.record and id(x) in self._fresh and getattr(activation, "name", "") == "relu":
             # E[h_α relu(h_β)] = Cov(h_α, h_β)/2 for a Gaussian projection h = L ξ (exact):
             # (1/√k) Σ_j [h_αj relu(h_βj)] − √k (L Lᵀ)_αβ / 2 has mean 0
-            y, L, tag = self._fresh[id(x)]
+            _, L, tag = self._fresh[id(x)]
             k = x.shape[-1]
             self.stats.append((tag, (x @ x.clamp(min=0).transpose(-1, -2)) / math.sqrt(k)
                                - math.sqrt(k) * (L @ L.transpose(-1, -2)) / 2))
-        return math.sqrt(c) * phi(x)
+        return math.sqrt(c) * out
 
     def logits(self, x, tau0, e):
         tau = _f(tau0, "tau0") * self.n ** _f(e, "e") * math.sqrt(self.n_k)

@@ -70,7 +70,7 @@ def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
     V = np.asarray(V, dtype=float)
     m = V.shape[0]
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    Vt = None
+    Vt = torch.as_tensor(V, device=device)
     done = 0
     while done < samples:
         b = min(chunk, samples - done)
@@ -79,12 +79,10 @@ def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
         x = torch.cat([x, -x])[:b]  # antithetic inputs: odd functionals of X cancel exactly
         ops.begin(x)
         y = block.step(x, ops)
-        Vt = torch.as_tensor(V, dtype=y.dtype, device=y.device) if Vt is None else Vt
         ok = ~ops.failed  # (a layer from a PD V never degenerates in practice; counted if it does)
-        use = products
-        if products == "auto":
-            use = ops.n_control_variates(True) <= PRODUCT_CAP
-        yield (ops.gram(y) - Vt)[ok].cpu().numpy(), ops.stats_matrix(bool(use))[ok].cpu().numpy()
+        if products == "auto":  # the same block gives the same columns in every chunk: decide once
+            products = ops.n_control_variates(True) <= PRODUCT_CAP
+        yield (ops.gram(y) - Vt)[ok].cpu().numpy(), ops.stats_matrix(bool(products))[ok].cpu().numpy()
         done += b
 
 
