@@ -26,10 +26,14 @@ def run_demo(out="demo-out", force=False, quick=False):
     from .derive.variants import build
     from .numerics import simulate
     from .reproduce import _rho, rank_collapse
-    from .validate.cli import OUTPUTS, write_json
-    from .validate.validation import plot_report, validate
+    from .common.cache import write_json
+    from .common.errors import CovsdeInputError
+    from .validate.outputs import write_outputs
+    from .validate.validation import validate
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CovsdeInputError(f"demo output {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty (use --force to overwrite)")
     (out / "validation").mkdir(parents=True, exist_ok=True)
@@ -75,11 +79,10 @@ def run_demo(out="demo-out", force=False, quick=False):
     widths = [25, 50] if quick else [50, 100]
     samples = 300 if quick else 1000
     blk, params = build("transformer", {"gamma": G8, "tau0": "1"})
-    rep, smp = validate(blk, d, V0, 0.75, widths, samples=samples, seed=0, power=True, progress=True,
+    rep, smp = validate(blk, d, V0, 0.75, widths, samples=samples, seed=0, power=not quick, progress=True,
                         onestep_samples=10000 if quick else 40000, values=vals, variant="transformer",
                         params=params)
-    plot_report(rep, smp, {k: out / "validation" / v for k, v in OUTPUTS.items() if k != "report"})
-    write_json(out / "validation" / "report.json", rep)
+    write_outputs(rep, smp, out / "validation")
 
     _step(4, N, "rank collapse: standard vs shaped attention")
     rc, figs = rank_collapse(quick=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .common.cache import write_json
+from .common.errors import CovsdeInputError
 from .derive import derive
-from .derive.errors import CovsdeInputError
 from .derive.variants import build
 
 NAMES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
@@ -225,7 +226,7 @@ def gamma_sweep(quick):
     """γ² from 0.05 to 1: laws of ρ_T and log V^{00}_T (SDE vs networks) and the verdict with power."""
     from .validate.validation import validate
 
-    g2s = (0.05, 0.25, 1.0) if quick else (0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
+    g2s = (0.05, 1.0) if quick else (0.05, 0.125, 0.25, 0.5, 0.75, 1.0)
     n = 32 if quick else 100
     samples = 200 if quick else 1000
     V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
@@ -262,13 +263,23 @@ RUNNERS = {"rank-collapse": rank_collapse, "mlp-density": mlp_density, "transfor
            "explosion": explosion, "tau-sweep": tau_sweep, "gamma-sweep": gamma_sweep}
 
 
+def outputs_exist(name, out):
+    """The first of NAME.json, NAME.png that exists in ``out`` (None if neither)."""
+    for f in (Path(out) / f"{name}.json", Path(out) / f"{name}.png"):
+        if f.exists():
+            return str(f)
+    return None
+
+
 def reproduce(name, out=None, quick=False, force=False):
     if name not in RUNNERS:
         raise CovsdeInputError(f"unknown reproduction {name!r} (known: {', '.join(NAMES)})")
     out = Path(out or f"reproduce-out/{name}")
-    files = [out / f"{name}.json", out / f"{name}.png"]
-    if any(f.exists() for f in files) and not force:
-        raise FileExistsError(f"{[str(f) for f in files if f.exists()][0]} exists (use --force to overwrite)")
+    if out.exists() and not out.is_dir():
+        raise CovsdeInputError(f"reproduce output {out} exists and is not a folder")
+    clash = outputs_exist(name, out)
+    if clash and not force:
+        raise FileExistsError(f"{clash} exists (use --force to overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data, figs = RUNNERS[name](quick)
@@ -276,13 +287,5 @@ def reproduce(name, out=None, quick=False, force=False):
                  "command": f"covsde reproduce {name} --out {out}" + (" --quick" if quick else "")})
     for suffix, fig in figs.items():
         fig.savefig(out / f"{name}{suffix}.png", dpi=120)
-    from .validate.cli import write_json
-
     write_json(out / f"{name}.json", data)
     return data, out
-
-
-def run_reproduce(name, out=None, quick=False, force=False):
-    data, out = reproduce(name, out, quick, force)
-    print(f"wrote {out}/{name}.png and {out}/{name}.json ({data['seconds']:.1f} s)")
-    return 0

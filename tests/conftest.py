@@ -1,10 +1,17 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
-# Keep the tests' derivation/codegen cache out of the user's cache folder (shared by xdist workers).
-os.environ.setdefault("COVSDE_CACHE_DIR", os.path.join(tempfile.gettempdir(), "covsde-test-cache"))
+# Every test run gets a cache folder of its own (derivations, generated modules, Numba's files): created
+# by the controller process, inherited by the xdist workers, removed at exit.  No fixed shared path,
+# so no run can pass on entries left by another version of the code.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    _run_cache = tempfile.mkdtemp(prefix="covsde-test-cache-")
+    os.environ["COVSDE_CACHE_DIR"] = _run_cache
+    atexit.register(shutil.rmtree, _run_cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

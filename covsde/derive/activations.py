@@ -17,11 +17,14 @@ knows a drift: the drift comes out of the expansion.
 from __future__ import annotations
 
 import math
+import weakref
 
 import sympy as sp
 
+from ..common.expr import FUNCTIONS, parse_expr
 from . import gaussian as G
 from .errors import CovsdeInputError
+from .symbols import show, value
 
 EMAX = sp.Integer(2)
 X = sp.Symbol("x", real=True)
@@ -119,11 +122,9 @@ class ShapedReLU(Activation):
     name = "relu"
 
     def __init__(self, c_plus=0, c_minus=-1, p=sp.Rational(1, 2)):
-        self.c_plus = sp.sympify(c_plus)
-        self.c_minus = sp.sympify(c_minus)
-        self.p = sp.nsimplify(p)
-        if not self.p.is_number or self.p < 0:
-            raise CovsdeInputError(f"shaping exponent p must be a number ≥ 0, got p={p}")
+        self.c_plus = value("c_plus", c_plus)
+        self.c_minus = value("c_minus", c_minus)
+        self.p = value("p", p, nonneg=True, number=True)
 
     def params(self):
         return {"c_plus": self.c_plus, "c_minus": self.c_minus, "p": self.p}
@@ -149,6 +150,11 @@ class ShapedReLU(Activation):
         return f"ShapedReLU(c_plus={self.c_plus}, c_minus={self.c_minus}, p={self.p})"
 
 
+# per-width numerics of smooth activations (closures and a quadrature), kept outside the object so
+# that its state (pickled with derivations, fingerprinted for cache keys) is only its definition
+_NUMERIC = weakref.WeakKeyDictionary()
+
+
 class ShapedSmooth(Activation):
     r"""φ_s(x) = s·φ(x/s) with s = a·n^q (q = 1/2), for smooth φ with φ(0) = 0, φ'(0) = 1.
 
@@ -158,33 +164,28 @@ class ShapedSmooth(Activation):
 
     def __init__(self, phi="tanh", a=1, q=sp.Rational(1, 2)):
         if isinstance(phi, str):
-            try:
-                phi_expr = sp.sympify(phi, locals={"x": X})
-            except (sp.SympifyError, SyntaxError, TypeError) as exc:
-                raise CovsdeInputError(f"activation={phi!r} is not a SymPy expression in x") from exc
-            if isinstance(phi_expr, sp.FunctionClass):
-                phi_expr = phi_expr(X)
-            elif phi_expr.free_symbols == set() and phi in ("tanh", "sin"):
-                phi_expr = getattr(sp, phi)(X)
+            name = phi.strip()
+            if name in FUNCTIONS:  # a bare function name: φ = f(x)
+                phi_expr = FUNCTIONS[name](X)
+            else:
+                phi_expr = parse_expr(phi, "activation", {"x": X})
+        elif isinstance(phi, sp.Expr):
+            phi_expr = phi
         else:
-            phi_expr = sp.sympify(phi)
+            raise CovsdeInputError(f"activation must be an expression in x (text or SymPy), got {phi!r}")
         free = {s.name for s in phi_expr.free_symbols}
         if free - {"x"}:
-            raise CovsdeInputError(f"activation={phi!r} must be an expression in x only (found {sorted(free)})")
+            raise CovsdeInputError(f"activation={show(phi)!r} must be an expression in x only (found {sorted(free)})")
         phi_expr = phi_expr.subs({s: X for s in phi_expr.free_symbols})
         self.phi = phi_expr
-        self.label = str(phi) if isinstance(phi, str) else str(phi_expr)
-        self.a = sp.sympify(a)
-        self.q = sp.nsimplify(q)
-        if self.a.is_number and self.a <= 0:
-            raise CovsdeInputError(f"shaping scale a must be > 0, got a={a}")
+        self.label = phi.strip() if isinstance(phi, str) else str(phi_expr)
+        self.a = value("a", a, positive=True)
+        self.q = value("q", q, positive=True, number=True)
         d0 = self.phi.subs(X, 0)
         d1 = sp.diff(self.phi, X).subs(X, 0)
         if sp.simplify(d0) != 0 or sp.simplify(d1 - 1) != 0:
             raise CovsdeInputError(
                 f"activation={self.label!r} must satisfy φ(0)=0 and φ'(0)=1 (got φ(0)={d0}, φ'(0)={d1})")
-        if not (self.q.is_number and self.q > 0):
-            raise CovsdeInputError(f"shaping exponent q must be > 0, got q={q}")
 
     def params(self):
         return {"activation": self.label, "a": self.a}
@@ -203,7 +204,7 @@ class ShapedSmooth(Activation):
     def numeric(self, n):
         """(φ_s, c) at width n; cached per n (c needs a quadrature).  The torch version of φ is
         built on first use, so derive/ never imports torch."""
-        cache = self.__dict__.setdefault("_numeric", {})
+        cache = _NUMERIC.setdefault(self, {})
         if n in cache:
             return cache[n]
         import numpy as np
@@ -229,11 +230,6 @@ class ShapedSmooth(Activation):
                             -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
         cache[n] = (phi, 1.0 / m2)
         return cache[n]
-
-    def __getstate__(self):  # the per-width cache holds closures: not pickled with derivations
-        d = dict(self.__dict__)
-        d.pop("_numeric", None)
-        return d
 
     def __repr__(self):
         return f"ShapedSmooth(phi={self.label!r}, a={self.a})"

@@ -12,20 +12,10 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..common import checks, limits
 from .activations import Activation
 from .errors import CovsdeInputError
-
-
-def _num(name, value, positive=False, nonneg=False):
-    v = sp.sympify(value)
-    if v.is_number:
-        if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not v.is_real:
-            raise CovsdeInputError(f"{name}={value} is not a finite real number")
-        if positive and v <= 0:
-            raise CovsdeInputError(f"{name} must be > 0, got {name}={value}")
-        if nonneg and v < 0:
-            raise CovsdeInputError(f"{name} must be ≥ 0, got {name}={value}")
-    return v
+from .symbols import show, value
 
 
 class Block:
@@ -40,10 +30,6 @@ class Block:
     def __repr__(self):
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
-
-    def key(self) -> str:
-        """A stable description, used as cache key."""
-        return repr(self)
 
 
 class Linear(Block):
@@ -70,6 +56,9 @@ class Serial(Block):
     r"""X' = B_k(⋯ B_1(X)): blocks applied one after the other within one layer step."""
 
     def __init__(self, *blocks):
+        for b in blocks:
+            if not isinstance(b, Block):
+                raise CovsdeInputError(f"Serial takes Blocks, got {type(b).__name__} {b!r}")
         self.blocks = blocks
 
     def step(self, x, ops):
@@ -82,12 +71,26 @@ class Serial(Block):
 
 
 class Residual(Block):
-    r"""X' = λ X + γ F(X),  λ = √(1 − γ²) by default; F is the branch block."""
+    r"""X' = λ X + γ F(X),  λ = √(1 − γ²) by default; F is the branch block.
 
-    def __init__(self, branch: Block, gamma=sp.Symbol("gamma", positive=True), lam=None):
+    ``names`` are the parameter names used in error messages (the Transformer's sublayers use
+    ("gamma1", "lam1") and ("gamma2", "lam2"))."""
+
+    def __init__(self, branch: Block, gamma=sp.Symbol("gamma", positive=True), lam=None, *,
+                 names=("gamma", "lam")):
+        if not isinstance(branch, Block):
+            raise CovsdeInputError(f"the branch of a Residual must be a Block, got {type(branch).__name__} {branch!r}")
         self.branch = branch
-        self.gamma = _num("gamma", gamma, nonneg=True)
-        self.lam = sp.sqrt(1 - self.gamma**2) if lam is None else _num("lam", lam, nonneg=True)
+        gname, lname = names
+        self.gamma = value(gname, gamma, nonneg=True)
+        if lam is None:
+            if self.gamma.is_number and self.gamma > 1:
+                raise CovsdeInputError(
+                    f"{gname} = {show(gamma)} > 1 makes λ = √(1 − γ²) imaginary: give {lname} explicitly or "
+                    f"choose {gname} ≤ 1")
+            self.lam = sp.sqrt(1 - self.gamma**2)
+        else:
+            self.lam = value(lname, lam, nonneg=True)
 
     def step(self, x, ops):
         return ops.add(ops.scale(self.lam, x), ops.scale(self.gamma, self.branch.step(x, ops)))
@@ -150,14 +153,15 @@ class Attention(Block):
 
     def __init__(self, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2), heads=1,
                  centre=True, identity=True):
-        self.tau0 = _num("tau0", tau0, positive=True)
-        self.e = sp.nsimplify(_num("e", e, nonneg=True))
-        if not self.e.is_number:
-            raise CovsdeInputError(f"temperature exponent e must be a number, got e={e}")
-        if int(heads) != heads or int(heads) < 1:
-            raise CovsdeInputError(f"heads must be an integer ≥ 1, got heads={heads}")
-        self.heads = int(heads)
-        self.centre, self.identity = bool(centre), bool(identity)
+        self.tau0 = value("tau0", tau0, positive=True)
+        self.e = value("e", e, nonneg=True, number=True)
+        self.heads = checks.integer("heads", heads, 1)
+        limits.check_count("heads", self.heads, limits.max_heads(), "COVSDE_MAX_HEADS",
+                           " (each head is derived separately)")
+        for nm, flag in (("centre", centre), ("identity", identity)):
+            if not isinstance(flag, bool):
+                raise CovsdeInputError(f"{nm} must be True or False, got {nm}={flag!r}")
+        self.centre, self.identity = centre, identity
 
     def step(self, x, ops):
         outs = []
@@ -185,5 +189,5 @@ def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive
     gamma2 = gamma1 if gamma2 is None else gamma2
     if lam2 is None and gamma2 is gamma1:
         lam2 = lam1
-    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1),
-                  Residual(MLPBranch(activation), gamma2, lam2))
+    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1, names=("gamma1", "lam1")),
+                  Residual(MLPBranch(activation), gamma2, lam2, names=("gamma2", "lam2")))

@@ -15,7 +15,8 @@ import time
 
 import sympy as sp
 
-from . import cache
+from ..common import cache, checks, limits
+from ..common.fingerprint import Unfingerprintable, object_fingerprint, source_hash
 from .algebra import SymbolicOps
 from .blocks import Block
 from .errors import CovsdeInputError, NoLimit
@@ -23,34 +24,61 @@ from .result import Derivation, NoiseGroup, NoiseTerm
 from .series import Ser
 from .symbols import V_matrix
 
-ENGINE_VERSION = "1"
+
+def derivation_key(block: Block, m: int) -> str | None:
+    """The cache key of a derivation: a hash of everything that decides it — the sources of derive/
+    and common/ (and the SymPy version), m, and the block's whole state and code (its classes and
+    those of every object it holds, user subclasses included).  None if the block cannot be
+    fingerprinted (its derivation is then not cached)."""
+    try:
+        fp = object_fingerprint(block)
+    except Unfingerprintable:
+        return None
+    return hashlib.sha256(f"{source_hash('derive', 'common')}|{m}|{fp}".encode()).hexdigest()[:40]
+
+
+def _load_cached(key):
+    hit = cache.load("derive", key)
+    if hit is None:
+        return None
+    try:
+        # stored trees are already canonical: rebuild them without re-evaluating
+        with sp.core.parameters.evaluate(False):
+            res = pickle.loads(hit)
+        if isinstance(res, Derivation) and res.key == key:
+            return res
+    except Exception:  # noqa: BLE001 - any unreadable entry is rebuilt
+        pass
+    cache.discard("derive", key)
+    return None
 
 
 def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None) -> Derivation:
     """Derive the covariance SDE of ``block`` for m tokens (see module docstring)."""
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+    if not isinstance(block, Block):
+        raise CovsdeInputError(
+            f"block must be a covsde Block (e.g. covsde.derive.variants.build('mlp')[0]), got "
+            f"{type(block).__name__} {block!r}")
+    if isinstance(m, bool) or not isinstance(m, int):
         raise CovsdeInputError(f"m must be an integer ≥ 1, got m={m!r}")
-    key = hashlib.sha256(f"{ENGINE_VERSION}|{m}|{block.key()}".encode()).hexdigest()[:32]
-    if use_cache:
-        hit = cache.load("derive", key)
-        if hit is not None:
-            try:
-                # stored trees are already canonical: rebuild them without re-evaluating
-                with sp.core.parameters.evaluate(False):
-                    res = pickle.loads(hit)
-                if isinstance(res, Derivation):
-                    res.from_cache = True
-                    return res
-            except Exception:  # corrupted entry: rebuilt below
-                pass
+    m = checks.integer("m", m, 1)
+    limits.check_count("m", m, limits.max_m(), "COVSDE_MAX_M",
+                       " tokens for the per-entry derivation (its cost grows like m^3.4; m = 16 takes about 20 s)")
+    key = derivation_key(block, m) if use_cache else None
+    if key is not None:
+        res = _load_cached(key)
+        if res is not None:
+            res.from_cache = True
+            res.name = name or res.name
+            return res
     t0 = time.perf_counter()
     res = _derive(block, m)
     res.name = name or repr(block)
-    res.key = key
+    res.key = key or ""
     res.seconds = time.perf_counter() - t0
-    if use_cache and res.has_limit:
-        res.diffusion  # computed once, stored with the derivation
-    if use_cache:
+    if key is not None:
+        if res.has_limit:
+            res.diffusion  # computed once, stored with the derivation
         cache.store("derive", key, pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
     return res
 

@@ -1,12 +1,7 @@
-"""Exceptions of covsde.  Every user-facing error names the bad value."""
+"""Exceptions of the derive layer: the input errors of :mod:`covsde.common.errors` and ``NoLimit``."""
+from ..common.errors import CovsdeInputError, ResourceLimitError
 
-
-class CovsdeInputError(ValueError):
-    """Bad user input (unknown variant or parameter, malformed value, non-PSD matrix ...)."""
-
-
-class UsageError(CovsdeInputError):
-    """Malformed command-line usage (exit code 2)."""
+__all__ = ["CovsdeInputError", "ResourceLimitError", "NoLimit"]
 
 
 class NoLimit(Exception):

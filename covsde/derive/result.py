@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ..common.expr import to_expr
+from .domain import domain_atoms, parameter_values
 from .errors import CovsdeInputError
-from .symbols import V_matrix, v_symbols
+from .symbols import V_matrix, param_symbols, v_symbols
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,42 @@ class Derivation:
                     syms |= sp.sympify(t.coef).free_symbols
         return sorted(syms - set(self.symbols), key=lambda s: s.name)
 
+    def domain_atoms(self):
+        """Sub-expressions of the parameters alone with a restricted real domain (cached)."""
+        self._require()
+        if getattr(self, "_domain", None) is None:
+            exprs = list(self.drift)
+            for g in self.noise:
+                for t in g.terms:
+                    exprs.append(t.coef)
+                    exprs.extend(x for M in (t.A, t.B) if M is not None for x in M)
+            self._domain = domain_atoms(exprs, self.parameters)
+        return self._domain
+
+    def parameter_values(self, values=None) -> dict:
+        """{name: float} for every symbolic parameter, checked: finite, real, within the assumptions
+        of the derivation and keeping every coefficient real (else a CovsdeInputError naming it)."""
+        self._require()
+        return parameter_values(self.parameters, self.domain_atoms(), values)
+
     def subs(self, values: dict) -> "Derivation":
         """The same derivation with some parameters given numbers (name → value)."""
         self._require()
+        if not isinstance(values, dict):
+            raise CovsdeInputError(f"values must be a dict name → number, got {values!r}")
         rep = {}
+        known = {s.name for s in self.parameters}
+        for name in values:
+            if name not in known:
+                raise CovsdeInputError(f"{name!r} is not a parameter of this derivation (its parameters: "
+                                       f"{', '.join(sorted(known)) or 'none'})")
+        sub = {s.name: values[s.name] for s in self.parameters if s.name in values}
+        checked = parameter_values([s for s in self.parameters if s.name in sub], [], sub)
         for s in self.parameters:
             if s.name in values:
-                rep[s] = sp.nsimplify(values[s.name])
+                rep[s] = to_expr(values[s.name], s.name)
+                if not rep[s].is_number:
+                    rep[s] = sp.Float(checked[s.name])
         new_noise = [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(rep),
                                            None if t.A is None else t.A.xreplace(rep), t.T,
                                            None if t.B is None else t.B.xreplace(rep)) for t in g.terms])
@@ -113,10 +144,9 @@ class Derivation:
         self._require()
         V = np.asarray(V, dtype=float)
         sub = {s: V[i, j] for s, (i, j) in zip(self.symbols, _pairs(self.m))}
+        vals = self.parameter_values(params)
         for s in self.parameters:
-            if params is None or s.name not in params:
-                raise CovsdeInputError(f"parameter {s.name} is symbolic: give a value")
-            sub[s] = params[s.name]
+            sub[s] = vals[s.name]
         b = np.array(self.drift.xreplace(sub).evalf(), dtype=float)
         m = self.m
         Sig = np.zeros((m, m, m, m))
@@ -150,10 +180,8 @@ class Derivation:
         def fn(V, values=None):
             V = np.asarray(V, dtype=float)
             args = [V[i, j] for i, j in pairs]
-            for s_ in params:
-                if values is None or s_.name not in values:
-                    raise CovsdeInputError(f"parameter {s_.name} is symbolic: give a value")
-                args.append(float(values[s_.name]))
+            checked = self.parameter_values(values)
+            args.extend(checked[s_.name] for s_ in params)
             out = f(*args)
             b = np.array(out[0], dtype=float)
             groups = [[(float(np.asarray(out[k]).reshape(-1)[0]), np.array(out[k + 1], dtype=float) if hasA else None, T,
@@ -167,6 +195,7 @@ class Derivation:
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_numfn", None)
+        d.pop("_domain", None)
         return d
 
     # ---- printing ----------------------------------------------------------------------------
@@ -215,7 +244,7 @@ class Derivation:
         symbolic = (m <= 2) if symbolic is None else symbolic
         D = None
         if drift is not None:
-            D = sp.Matrix(drift(V) if callable(drift) else drift)
+            D = sp.Matrix(drift(V) if callable(drift) else drift).applyfunc(lambda x: _user_expr(x, self.m))
             if D.shape != (m, m):
                 raise CovsdeInputError(f"drift must be {m}×{m}, got {D.shape}")
         rng = random.Random(seed)
@@ -234,7 +263,7 @@ class Derivation:
                 errs["drift"] = max(errs["drift"], float(np.abs(diff).max()) / ref)
             if diffusion is not None:
                 for (a, b, c, d), ex in self.diffusion.items():
-                    other = sp.sympify(diffusion(V, a, b, c, d))
+                    other = _user_expr(diffusion(V, a, b, c, d), self.m)
                     val = complex((ex - other).xreplace(sub).evalf())
                     ref = max(1.0, abs(complex(other.xreplace(sub).evalf())))
                     errs["diffusion"] = max(errs["diffusion"], abs(val) / ref)
@@ -244,7 +273,7 @@ class Derivation:
             if D is not None:
                 sym_ok &= all(sp.simplify(x) == 0 for x in (self.drift - D))
             if diffusion is not None:
-                sym_ok &= all(sp.simplify(ex - sp.sympify(diffusion(V, a, b, c, d))) == 0
+                sym_ok &= all(sp.simplify(ex - _user_expr(diffusion(V, a, b, c, d), m)) == 0
                               for (a, b, c, d), ex in self.diffusion.items())
         ok = errs["drift"] < tol and errs["diffusion"] < tol and sym_ok is not False
         return CheckReport(ok, errs, sym_ok, npoints)
@@ -259,6 +288,15 @@ class CheckReport:
 
     def __bool__(self):
         return self.ok
+
+
+def _user_expr(x, m):
+    """A user formula entry: SymPy or a number; text is parsed safely (names: V_a_b and parameters)."""
+    if isinstance(x, str):
+        names = {str(s): s for s in v_symbols(m)}
+        names.update(param_symbols())
+        return to_expr(x, "formula", names)
+    return sp.sympify(x, strict=True) if not isinstance(x, sp.Basic) else x
 
 
 def _pairs(m):

@@ -1,9 +1,13 @@
-"""Symbols shared by the derive layer: the entries V_a_b of V (0-based, a ≤ b) and parameters."""
+"""Symbols shared by the derive layer: the entries V_a_b of V (0-based, a ≤ b) and parameters, and
+the parsing of parameter values (numbers, SymPy expressions, or text read by the safe parser)."""
 from __future__ import annotations
 
 import functools
 
 import sympy as sp
+
+from ..common.errors import CovsdeInputError
+from ..common.expr import to_expr
 
 PARAM_ASSUMPTIONS = {
     "gamma": dict(positive=True), "gamma1": dict(positive=True), "gamma2": dict(positive=True),
@@ -11,10 +15,43 @@ PARAM_ASSUMPTIONS = {
     "tau0": dict(positive=True), "a": dict(positive=True),
     "c_plus": dict(real=True), "c_minus": dict(real=True),
 }
+# names that a parameter value given as text may refer to (it then stays symbolic)
+PARAM_NAMES = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "tau0", "a", "c_plus", "c_minus")
 
 
 def param(name: str) -> sp.Symbol:
     return sp.Symbol(name, **PARAM_ASSUMPTIONS.get(name, dict(real=True)))
+
+
+@functools.lru_cache(maxsize=None)
+def param_symbols() -> dict:
+    return {n: param(n) for n in PARAM_NAMES}
+
+
+def show(value) -> str:
+    """A parameter value as the user wrote it (text), or as a short number."""
+    if isinstance(value, str):
+        return value.strip()
+    v = sp.sympify(value) if isinstance(value, sp.Basic) else value
+    if isinstance(v, sp.Rational) and not v.is_Integer:
+        return f"{float(v):.17g}"
+    return str(v)
+
+
+def value(name: str, v, *, positive=False, nonneg=False, number=False) -> sp.Expr:
+    """A block parameter: a number or a SymPy expression (text is parsed safely and may name the
+    parameter symbols); numbers must be real and finite, and > 0 / ≥ 0 as asked."""
+    x = to_expr(v, name, param_symbols())
+    if number and not x.is_number:
+        raise CovsdeInputError(f"{name} must be a number, got {name}={show(v)}")
+    if x.is_number:
+        if x.is_real is False or x.has(sp.I):
+            raise CovsdeInputError(f"{name}={show(v)} is not a real number")
+        if positive and not x > 0:
+            raise CovsdeInputError(f"{name} must be > 0, got {name}={show(v)}")
+        if nonneg and not x >= 0:
+            raise CovsdeInputError(f"{name} must be ≥ 0, got {name}={show(v)}")
+    return x
 
 
 def v_symbol(a: int, b: int) -> sp.Symbol:

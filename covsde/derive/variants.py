@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..common import checks, limits
 from .activations import make_activation
 from .blocks import Attention, DenseLayer, Residual, ResNetBranch, transformer_block
 from .errors import CovsdeInputError
-from .symbols import param
+from .symbols import param, show, value
 
 VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
@@ -36,38 +37,48 @@ USES = {
 }
 
 
+POSITIVE = ("tau0", "a")
+NONNEGATIVE = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "p", "e")
+NUMBERS = ("p", "e", "heads")  # exponents and counts: never symbolic
+
+
+def parse_bool(name: str, text) -> bool:
+    if isinstance(text, bool):
+        return text
+    t = str(text).strip().lower()
+    if t in ("true", "1", "yes"):
+        return True
+    if t in ("false", "0", "no"):
+        return False
+    raise CovsdeInputError(f"{name}={text!r} must be true or false")
+
+
 def parse_value(name: str, text):
-    """Parse one --set value; raises CovsdeInputError naming the bad value."""
+    """Parse one --set value (text, or a number from a suite file or the Python API) without
+    evaluating code; raises CovsdeInputError naming the bad value."""
     if name not in NAMES:
         raise CovsdeInputError(f"unknown parameter name {name!r} (known: {', '.join(NAMES)})")
-    if not isinstance(text, str):
-        return sp.nsimplify(text) if not isinstance(text, bool) else text
-    t = text.strip()
     if name in BOOLS:
-        if t.lower() in ("true", "1", "yes"):
-            return True
-        if t.lower() in ("false", "0", "no"):
-            return False
-        raise CovsdeInputError(f"{name}={text!r} must be true or false")
+        return parse_bool(name, text)
     if name == "activation":
-        return t
-    try:
-        v = sp.sympify(t, rational=True)
-    except (sp.SympifyError, SyntaxError, TypeError, ValueError):
-        raise CovsdeInputError(f"{name}={text!r} is not a number or expression") from None
-    if v.has(sp.nan) or v.has(sp.zoo) or v.has(sp.oo) or v.has(-sp.oo):
-        raise CovsdeInputError(f"{name}={text!r} is not finite")
-    if v.is_number and not v.is_real:
-        raise CovsdeInputError(f"{name}={text!r} is not real")
-    if name == "heads" and not (v.is_integer and v >= 1):
-        raise CovsdeInputError(f"heads={text!r} must be an integer ≥ 1")
-    return v
+        if not isinstance(text, str):
+            raise CovsdeInputError(f"activation={text!r} must be text: relu, tanh, sin or an expression in x")
+        if text.strip() != "relu":
+            make_activation(text.strip())  # parsed (safely) and checked now, not only when built
+        return text.strip()
+    if name == "heads":
+        v = checks.integer("heads", text, 1)
+        limits.check_count("heads", v, limits.max_heads(), "COVSDE_MAX_HEADS", " (each head is derived separately)")
+        return v
+    return value(name, text, positive=name in POSITIVE, nonneg=name in NONNEGATIVE, number=name in NUMBERS)
 
 
 def resolve(variant: str, given: dict) -> dict:
     """Defaults + given values, checked for the variant."""
     if variant not in VARIANTS:
         raise CovsdeInputError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
+    if not isinstance(given, dict):
+        raise CovsdeInputError(f"parameters must be a table NAME = VALUE, got {given!r}")
     vals = {}
     for k, v in given.items():
         vals[k] = parse_value(k, v)
@@ -77,24 +88,18 @@ def resolve(variant: str, given: dict) -> dict:
     if variant == "standard-attention":
         out.update({"tau0": 1, "e": 0, "centre": False, "identity": False})
     out.update(vals)
-    for k in ("tau0",):
-        if k in out and out[k] is not None and sp.sympify(out[k]).is_number and out[k] <= 0:
-            raise CovsdeInputError(f"tau0 must be > 0, got tau0={out[k]}")
-    for k in ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2"):
-        if k in out and sp.sympify(out[k]).is_number and out[k] < 0:
-            raise CovsdeInputError(f"{k} must be ≥ 0, got {k}={out[k]}")
-    if "a" in out and sp.sympify(out["a"]).is_number and out["a"] <= 0:
-        raise CovsdeInputError(f"a must be > 0, got a={out['a']}")
-    if "p" in out and sp.sympify(out["p"]).is_number and out["p"] < 0:
-        raise CovsdeInputError(f"p must be ≥ 0, got p={out['p']}")
-    if "e" in out and sp.sympify(out["e"]).is_number and out["e"] < 0:
-        raise CovsdeInputError(f"e must be ≥ 0, got e={out['e']}")
+    for g, lam in (("gamma", "lam"), ("gamma1", "lam1"), ("gamma2", "lam2")):
+        x = vals.get(g)
+        if x is not None and x.is_number and x > 1 and lam not in vals and "lam" not in vals:
+            raise CovsdeInputError(f"{g} = {show(given[g])} > 1 makes λ = √(1 − γ²) imaginary: give {lam} "
+                                   f"explicitly or choose {g} ≤ 1")
     return out
 
 
 def build(variant: str, given: dict | None = None):
     """(block, params) for a CLI variant name and --set values (strings or numbers)."""
-    p = resolve(variant, given or {})
+    given = {} if given is None else given
+    p = resolve(variant, given)
     act = None
     if "activation" in p:
         act = make_activation(p["activation"], p["c_plus"], p["c_minus"], p["p"], p["a"])

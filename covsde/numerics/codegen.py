@@ -9,29 +9,69 @@ Printing goes through :class:`NumbaPrinter`, a SymPy ``PythonCodePrinter`` subcl
 ``acos(x)`` becomes ``_acos(x)`` = atan2(√(1−x²), x) with x clipped to [−1, 1] (accurate near
 ρ = 1), and square roots clip tiny negative round-off, ``_sqrtc(x)`` = √max(x, 0).
 
-Modules are content-addressed (SHA-256 of the source) in the covsde cache folder
-(:func:`covsde.derive.cache.cache_dir`, env ``COVSDE_CACHE_DIR``), written atomically, verified
-against the hash line on load, and rebuilt when corrupted.
+Numbers: before printing, every numeric sub-expression (``sqrt(27942…/10^34)`` from a pasted
+decimal γ, ``sqrt(2)/4``, a 58-digit integer) is folded into one 53-bit float (:func:`fold_numbers`),
+and the printer writes integers beyond 2^53 as floats, so the generated code never holds an integer
+literal outside int64 or an exact rational that Numba cannot type.
+
+Modules are content-addressed in the covsde cache folder (:func:`covsde.common.cache.cache_dir`, env
+``COVSDE_CACHE_DIR``): the key covers the derivation's own key (block, m, derive/ sources) and the
+sources of numerics/ (this generator and the template).  They are written atomically, verified
+against the hash line on load, and rebuilt when corrupted; Numba's cache files of a module are
+checked before import (both pickles of each index and data file) and removed when unreadable, so
+Numba recompiles instead of failing.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import pickle
 import sys
 from pathlib import Path
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..derive import cache
-from ..derive.errors import CovsdeInputError
+from ..common import cache
+from ..common.errors import CovsdeInputError
+from ..common.fingerprint import source_hash
 from . import template
 
-GEN_VERSION = "9"
+INT_EXACT = 2**53
+
+
+def fold_numbers(expr, memo=None):
+    """Every numeric sub-expression of ``expr`` as one Float (exponents of powers stay exact, so
+    that x**(1/2) still prints as a square root); small integers stay integers.  ``memo``: a dict
+    shared across calls on expressions with common parts."""
+    memo = {} if memo is None else memo
+    expr = sp.sympify(expr)
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if expr.is_Atom:
+        out = expr
+        if (expr.is_Number or expr.is_NumberSymbol) and not (expr.is_Integer and abs(expr) < INT_EXACT):
+            out = sp.Float(expr, 17)
+    elif expr.is_number:
+        out = sp.Float(sp.N(expr, 20), 17)
+    elif isinstance(expr, sp.Pow):
+        b, e = expr.args
+        out = sp.Pow(fold_numbers(b, memo), e if e.is_Rational and abs(e.q) < 1000 else fold_numbers(e, memo))
+    else:
+        out = expr.func(*[fold_numbers(a, memo) for a in expr.args])
+    memo[expr] = out
+    return out
 
 
 class NumbaPrinter(PythonCodePrinter):
-    """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt)."""
+    """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt, numbers as floats)."""
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return str(int(expr)) if abs(expr) < INT_EXACT else repr(float(expr))
 
     def _print_acos(self, expr):
         return f"_acos({self._print(expr.args[0])})"
@@ -50,7 +90,7 @@ class NumbaPrinter(PythonCodePrinter):
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Rational(self, expr):
-        return f"{float(expr)!r}"
+        return repr(float(expr))
 
     def _print_Pi(self, expr):
         return "math.pi"
@@ -95,11 +135,13 @@ def generate_source(derivation) -> str:
                 else:
                     ib = mat_index[key]
             terms.append((len(coefs), ia, t.T, ib))
-            coefs.append(sp.sympify(t.coef))
+            coefs.append(t.coef)
         groups.append(terms)
     for M in mats:
         exprs.extend(list(M))
     exprs.extend(coefs)
+    memo = {}
+    exprs = [fold_numbers(e, memo) for e in exprs]
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"))
     lines = []
     for k, sym in enumerate(d.parameters):
@@ -178,7 +220,12 @@ def generate_source(derivation) -> str:
     return body
 
 
-def _verify(text: str) -> bool:
+def _verify(path: Path) -> bool:
+    """The module file exists, is UTF-8 and matches its hash line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
     first, _, rest = text.partition("\n")
     if not first.startswith("# covsde-hash: "):
         return False
@@ -186,14 +233,43 @@ def _verify(text: str) -> bool:
 
 
 def derivation_hash(derivation) -> str:
-    """Content address of a derivation's kernels: the derivation's own key (a hash of block, m and
-    engine version, set by ``derive``) or, without one, its pickled expressions; plus parameter
-    the generator version (parameters are run-time inputs)."""
-    import pickle
-
+    """Content address of a derivation's kernels: the sources of numerics/ (generator and template)
+    and the derivation's own key (a hash of block, m and the derive/ sources, set by ``derive``) or,
+    without one, its pickled expressions.  Parameters are run-time inputs, not part of the key."""
     ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()
-    payload = repr((GEN_VERSION, derivation.m, ident))
+    payload = repr((source_hash("numerics"), derivation.m, ident))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _numba_files(path: Path):
+    folder = path.parent / "__pycache__"
+    try:
+        return [f for f in folder.iterdir() if f.name.startswith(path.stem + ".")]
+    except OSError:
+        return []
+
+
+def _numba_cache_ok(path: Path) -> bool:
+    """Numba's cache files of the module at ``path`` can be read as Numba reads them (index: a
+    pickled version, then a pickle; data: one pickle).  Unreadable files are removed (Numba then
+    recompiles and rewrites them)."""
+    files = _numba_files(path)
+    try:
+        for f in files:
+            with open(f, "rb") as fh:
+                if f.suffix == ".nbi":
+                    pickle.load(fh)
+                    pickle.loads(fh.read())
+                elif f.suffix == ".nbc":
+                    pickle.loads(fh.read())
+        return True
+    except Exception:  # noqa: BLE001 - any unreadable cache file: remove them all
+        for f in files:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        return False
 
 
 _MODULES = {}
@@ -212,12 +288,11 @@ def load_module(derivation):
         mod = sys.modules[name]
     else:
         path = cache.path_for("numerics", name, ".py")
-        try:
-            ok = path.exists() and _verify(path.read_text())
-        except OSError:
-            ok = False
+        ok = _verify(path)
         if not ok:  # missing or corrupted: (re)generate, write atomically
-            body = "# covsde generated module (do not edit) v" + GEN_VERSION + "\n" + generate_source(derivation)
+            for f in _numba_files(path):  # compiled from another text: never reuse
+                f.unlink(missing_ok=True)
+            body = "# covsde generated module (do not edit)\n" + generate_source(derivation)
             text = f"# covsde-hash: {hashlib.sha256(body.encode()).hexdigest()}\n{body}"
             try:
                 cache.atomic_write(path, text.encode())
@@ -226,6 +301,7 @@ def load_module(derivation):
 
                 path = Path(tempfile.mkdtemp(prefix="covsde-gen-")) / f"{name}.py"
                 path.write_text(text)
+        _numba_cache_ok(path)
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -239,12 +315,6 @@ def param_vector(derivation, params=None):
     """The run-time parameter array P for a derivation (order of ``derivation.parameters``)."""
     import numpy as np
 
-    vals = []
-    for sym in derivation.parameters:
-        if not params or sym.name not in params:
-            raise CovsdeInputError(f"parameter {sym.name} is symbolic: give a value (--set {sym.name}=...)")
-        v = sp.sympify(params[sym.name])
-        if not v.is_number:
-            raise CovsdeInputError(f"parameter {sym.name}={params[sym.name]} is not a number")
-        vals.append(float(v))
+    checked = derivation.parameter_values(params)
+    vals = [checked[sym.name] for sym in derivation.parameters]
     return np.array(vals if vals else [0.0], dtype=float)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..derive.errors import CovsdeInputError
+from ..common import checks, limits
+from ..common.errors import CovsdeInputError
 from .codegen import load_module, param_vector
 
 LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -29,8 +30,10 @@ def check_V0(V0, m=None, name="V0"):
     """A symmetric positive-definite finite m×m float array, or a CovsdeInputError naming the problem."""
     try:
         A = np.asarray(V0, dtype=float)
-    except (TypeError, ValueError):
-        raise CovsdeInputError(f"{name} must be a square matrix of numbers, got {V0!r}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise CovsdeInputError(f"{name} must be a square matrix of numbers, got {str(V0)[:200]}") from None
+    if A.size > limits.max_m() ** 2:
+        limits.check_count(f"the size of {name}", A.shape[0] if A.ndim else 1, limits.max_m(), "COVSDE_MAX_M")
     if A.ndim == 0:
         A = A.reshape(1, 1)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
@@ -49,15 +52,27 @@ def check_V0(V0, m=None, name="V0"):
 
 
 def check_time(T, dt=None, paths=None):
-    for name, v in (("T", T), ("dt", dt)):
-        if v is None:
-            continue
-        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise CovsdeInputError(f"{name} must be a finite number > 0, got {name}={v}")
-    if dt is not None and dt > T:
-        raise CovsdeInputError(f"dt must not exceed T, got dt={dt} > T={T}")
-    if paths is not None and (int(paths) != paths or paths < 1):
-        raise CovsdeInputError(f"paths must be an integer ≥ 1, got paths={paths}")
+    """(T, dt, paths, number of steps), checked: T, dt finite > 0, dt ≤ T, steps ≤ the step limit."""
+    T = checks.real("T", T, positive=True)
+    nsteps = None
+    if dt is not None:
+        dt = checks.real("dt", dt, positive=True)
+        if dt > T:
+            raise CovsdeInputError(f"dt must not exceed T, got dt={dt} > T={T}")
+        nsteps = T / dt
+        limits.check_count("the number of time steps T/dt", nsteps, limits.max_steps(),
+                           "COVSDE_MAX_STEPS", f" (T = {T:g}, dt = {dt:g})")
+        nsteps = max(1, int(round(nsteps)))
+    if paths is not None:
+        paths = checks.integer("paths", paths, 1)
+    return T, dt, paths, nsteps
+
+
+def check_simulation_size(paths, nsaved, m, nsteps, max_memory=None):
+    """Refuse up front a simulation whose stored paths would not fit in memory."""
+    limits.check_memory(8.0 * paths * (nsaved * m * m + 2), f"storing {paths} paths × {nsaved} saved times × "
+                        f"{m}×{m} matrices", max_memory)
+    limits.check_work(float(paths) * nsteps * (20 * m**3 + 200), f"{paths} paths × {nsteps} steps at m = {m}")
 
 
 @dataclass
@@ -113,30 +128,43 @@ def _progress(total, enabled):
         return None
 
 
+def _save_times(save_at, T):
+    if save_at is None:
+        return [T]
+    try:
+        times = sorted(checks.real("save_at", t, nonnegative=True, maximum=T) for t in save_at)
+    except TypeError:
+        raise CovsdeInputError(f"save_at must be a list of times in [0, T], got {save_at!r}") from None
+    if not times:
+        raise CovsdeInputError("save_at is empty")
+    return times
+
+
 def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", params=None, threshold=1e6,
-             save_at=None, chunk=64, progress=None, drift_only=False, drift_scale=1.0, diffusion_scale=1.0):
+             save_at=None, chunk=64, progress=None, drift_only=False, drift_scale=1.0, diffusion_scale=1.0,
+             max_memory=None):
     """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.template` for the schemes).
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
     ``progress``: None → a bar on stderr if stderr is a TTY and the run takes more than a second.
-    ``drift_scale``, ``diffusion_scale``: solve dV = s_b·b dt + (s_Σ·Σ)^{1/2} dB instead (power checks)."""
-    if scheme not in SCHEMES:
-        raise CovsdeInputError(f"scheme must be 'em' or 'psd', got {scheme!r}")
-    V0 = check_V0(V0, derivation.m)
-    check_time(T, dt, paths)
+    ``drift_scale``, ``diffusion_scale``: solve dV = s_b·b dt + (s_Σ·Σ)^{1/2} dB instead (power checks).
+    ``max_memory``: the memory limit for the stored paths (default: see :mod:`covsde.common.limits`)."""
+    checks.choice("scheme", scheme, tuple(SCHEMES))
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit for these parameters (regime no-limit): {derivation.reason}")
-    if not (diffusion_scale >= 0 and math.isfinite(drift_scale)):
-        raise CovsdeInputError(f"bad scales: drift_scale={drift_scale}, diffusion_scale={diffusion_scale}")
-    if not (threshold > 0):
-        raise CovsdeInputError(f"threshold must be > 0, got {threshold}")
-    mod = load_module(derivation)
+    V0 = check_V0(V0, derivation.m)
+    T, dt, paths, nsteps = check_time(T, dt, paths)
+    seed = checks.seed(seed)
+    chunk = checks.integer("chunk", chunk, 1)
+    drift_scale = checks.real("drift_scale", drift_scale)
+    diffusion_scale = checks.real("diffusion_scale", diffusion_scale, nonnegative=True)
+    threshold = checks.real("threshold", threshold, positive=True)
+    times = _save_times(save_at, T)
+    check_simulation_size(paths, len(times), derivation.m, nsteps, max_memory)
     P = param_vector(derivation, params)
-    nsteps = max(1, int(round(T / dt)))
+    mod = load_module(derivation)
     dt = T / nsteps
-    times = [T] if save_at is None else sorted(save_at)
     save_steps = np.array([min(nsteps, max(0, int(round(t / dt)))) for t in times], dtype=np.int64)
-    paths = int(paths)
     nchunks = (paths + chunk - 1) // chunk
     import numba
 
@@ -168,6 +196,9 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
             bar.refresh()
     if bar is not None:
         bar.close()
+    if np.any(status == 3):
+        vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))
+        raise CovsdeInputError(f"the drift or noise coefficients are not finite at V0 with {vals or 'these values'}")
     return SimResult(np.array(times, float), Vout, status, tdeath, float(T), float(dt), int(seed), scheme,
                      time.perf_counter() - t0)
 
@@ -203,10 +234,11 @@ def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rto
     (max|V| > threshold), reported as ``blowup_time``."""
     from scipy.integrate import solve_ivp
 
-    V0 = check_V0(V0, derivation.m)
-    check_time(T)
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit for these parameters (regime no-limit): {derivation.reason}")
+    V0 = check_V0(V0, derivation.m)
+    T = check_time(T)[0]
+    threshold = checks.real("threshold", threshold, positive=True)
     m = derivation.m
     b = drift_function(derivation, params)
 

@@ -9,7 +9,8 @@ Schemes, for dV = b dt + N √dt with N the structured noise:
   V' is a congruence of V, so it is positive semidefinite whatever the step; pathwise
   V' = V + b dt + N √dt + O(dt^{3/2}) with odd O(dt^{3/2}) terms, so the weak order is EM's.
 
-Stopping: a path whose V is not finite or has max|V| > threshold is *exploded*; one whose Cholesky
+Parameter values whose coefficients at V0 are not finite mark every path with status 3 and run
+nothing (the caller refuses them).  Stopping: a path whose V is not finite or has max|V| > threshold is *exploded*; one whose Cholesky
 factorisation fails (V left the positive-definite cone) *left_psd*.  Both are stopped, counted and
 timed, and keep their last valid V.  ``bscale`` multiplies the drift and ``nscale`` the noise
 (Σ × nscale²) at run time, for power analyses.  Paths run in fixed chunks of CHUNK, each chunk seeded from
@@ -31,12 +32,12 @@ SYM = @@SYM@@  # per noise group: True = symmetric S drawn directly (upper trian
 DESCRIPTION = """@@DESC@@"""
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sqrtc(x):
     return math.sqrt(x) if x > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _acos(x):
     if x > 1.0:
         x = 1.0
@@ -45,12 +46,12 @@ def _acos(x):
     return math.atan2(math.sqrt(1.0 - x * x), x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def coeffs(V, P, b, mats, cf):
 @@COEFF_BODY@@
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mm(A, B, out):
     m = A.shape[0]
     for i in range(m):
@@ -61,7 +62,7 @@ def _mm(A, B, out):
             out[i, j] = s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mm_acc(A, B, c, out):
     m = A.shape[0]
     for i in range(m):
@@ -72,7 +73,7 @@ def _mm_acc(A, B, c, out):
             out[i, j] += c * s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _acc(A, c, out):
     m = A.shape[0]
     for i in range(m):
@@ -80,7 +81,7 @@ def _acc(A, c, out):
             out[i, j] += c * A[i, j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _transpose(A, out):
     m = A.shape[0]
     for i in range(m):
@@ -88,7 +89,7 @@ def _transpose(A, out):
             out[i, j] = A[j, i]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _lzl(L, Z, t, out):
     """out = L Z Lᵀ (L lower triangular)."""
     m = L.shape[0]
@@ -106,7 +107,7 @@ def _lzl(L, Z, t, out):
             out[i, j] = s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sym_acc(A, c, out):
     """out += c (A + Aᵀ)."""
     m = A.shape[0]
@@ -115,7 +116,7 @@ def _sym_acc(A, c, out):
             out[i, j] += c * (A[i, j] + A[j, i])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _lsl_sym_acc(L, Z, t, c, out):
     """out += c · L S Lᵀ with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (upper triangle of Z)."""
     m = L.shape[0]
@@ -141,14 +142,14 @@ def _lsl_sym_acc(L, Z, t, c, out):
                 out[j, i] += c * s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def noise(V, L, Z, mats, cf, t1, t2, zh, out):
     """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
     out[:, :] = 0.0
 @@NOISE_BODY@@
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _chol(V, L):
     """Lower Cholesky factor; returns False if V is not (numerically) positive definite."""
     m = V.shape[0]
@@ -170,7 +171,7 @@ def _chol(V, L):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _trsm(L, B, out):
     """out = L⁻¹ B (forward substitution, L lower triangular)."""
     m = L.shape[0]
@@ -182,7 +183,7 @@ def _trsm(L, B, out):
             out[i, c] = s / L[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale):
     m = V0.shape[0]
@@ -279,11 +280,25 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
                 break
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy")
+def _finite_at(V0, P):
+    """The coefficients at V0 are finite numbers."""
+    m = V0.shape[0]
+    b = np.empty((m, m))
+    mats = np.zeros((NMATS, m, m))
+    cf = np.zeros(NCOEF)
+    coeffs(V0, P, b, mats, cf)
+    return np.all(np.isfinite(b)) and np.all(np.isfinite(mats)) and np.all(np.isfinite(cf))
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
 def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
              bscale, nscale):
     npaths = Vout.shape[1]
     nchunks = len(rngs)
+    if not _finite_at(V0, P):  # parameter values whose coefficients are not finite: nothing is run
+        status[:] = 3
+        return
     for c in prange(nchunks):
         lo = c * chunk
         hi = min(lo + chunk, npaths)
@@ -291,7 +306,7 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
                    tdeath[lo:hi], drift_only, bscale, nscale)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def drift_vec(V, P, b, mats, cf):
     coeffs(V, P, b, mats, cf)
 '''

@@ -16,17 +16,26 @@ Gaussian matrices, so they serve as control variates in one-step moment tests.
 """
 from __future__ import annotations
 
+import functools
 import math
 
-import sympy as sp
 import torch
+
+from ..common.errors import CovsdeInputError
+from ..common.expr import to_float
+
+
+@functools.lru_cache(maxsize=4096)
+def _float_of(x, name):
+    return to_float(x, name)
 
 
 def _f(x, name="parameter"):
-    v = sp.sympify(x)
-    if not v.is_number:
-        raise ValueError(f"{name} {x} is symbolic: give it a value (e.g. --set {x}=...)")
-    return float(v)
+    """A block parameter as a float (symbolic parameters need a value before networks can run);
+    called on every layer, so plain numbers take a fast path and SymPy values are memoized."""
+    if type(x) in (int, float) and math.isfinite(x):
+        return float(x)
+    return _float_of(x, name)
 
 
 class TorchOps:
@@ -34,8 +43,6 @@ class TorchOps:
 
     def __init__(self, n: int, m: int, batch: int, *, mode="exact", n_k=None, dtype=torch.float64,
                  device="cpu", generator: torch.Generator | None = None, record=False):
-        from ..derive.errors import CovsdeInputError
-
         if mode not in ("exact", "weights"):
             raise CovsdeInputError(f"mode must be 'exact' or 'weights', got {mode!r}")
         for name, v in (("width n", n), ("m", m), ("batch", batch), ("n_k", n_k or n)):
@@ -100,7 +107,10 @@ class TorchOps:
 
     # ---- the ops used by blocks ---------------------------------------------------------------
     def linear(self, x, frac=1):
-        k = int(round(self.n * _f(frac)))
+        k = int(round(self.n * _f(frac, "width fraction")))
+        if k < 1:
+            raise CovsdeInputError(f"width n = {self.n} is too small for a projection to n·{_f(frac):g} columns "
+                                   f"(e.g. more heads than width)")
         return self._draw(x, k)
 
     def act(self, x, activation):

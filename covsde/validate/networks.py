@@ -55,11 +55,26 @@ class BlockLayer(torch.nn.Module):
 
 
 def default_device(device=None):
+    """'cpu' or 'cuda' (None: CUDA when available); a CovsdeInputError naming any other value."""
+    from ..common.errors import CovsdeInputError
+
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise CovsdeInputError(f"device must be 'cpu' or 'cuda' (or None for the default), got device={device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda requested but no CUDA device is available")
+        raise CovsdeInputError("device='cuda' requested but no CUDA device is available")
     return device
+
+
+DRAWS_PER_LAYER = 6  # an upper estimate of the weight matrices one block step draws (Transformer: 5)
+
+
+def estimate_networks(m, n, depth, samples, backend):
+    """(bytes one network needs at a time, floating-point operations) of run_networks."""
+    per_net = 8.0 * (n * n * 2 if backend == "torch" else m * n * 6)
+    per_draw = 2.0 * m * n * n if backend == "torch" else 4.0 * m * m * n + m**3
+    return per_net, float(samples) * depth * DRAWS_PER_LAYER * per_draw
 
 
 def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, seed=0, device=None,
@@ -69,17 +84,21 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
     Returns (Vrec, bad): Vrec of shape (samples, len(record), m, m) with V_ℓ at the layers in
     ``record`` (default [depth]); ``bad`` flags networks whose V became non-finite, huge (> 1e12) or
     singular: they are counted, and their records must not be used."""
-    from ..derive.errors import CovsdeInputError
+    from ..common import checks, limits
     from ..numerics.integrate import check_V0
 
-    if backend not in ("torch", "exact"):
-        raise CovsdeInputError(f"backend must be 'torch' or 'exact', got {backend!r}")
-    for name, v, lo in (("width n", n, 1), ("depth", depth, 0), ("samples", samples, 1)):
-        if isinstance(v, bool) or int(v) != v or v < lo:
-            raise CovsdeInputError(f"{name} must be an integer ≥ {lo}, got {v!r}")
+    checks.choice("backend", backend, ("torch", "exact"))
+    n = checks.integer("width n", n, 1, limits.max_width())
+    depth = checks.integer("depth", depth, 0)
+    samples = checks.integer("samples", samples, 1)
+    seed = checks.seed(seed)
     device = default_device(device)
     V0 = check_V0(V0)
     m = V0.shape[0]
+    per_net, flops = estimate_networks(m, n, depth, samples, backend)
+    limits.check_memory(per_net + 8.0 * samples * len(record or [depth]) * m * m,
+                        f"networks of width {n} ({backend} backend)")
+    limits.check_work(flops, f"{samples} networks of width {n} and depth {depth} ({backend} backend)")
     record = [depth] if record is None else list(record)
     recset = {r: i for i, r in enumerate(record)}
     if chunk is None:

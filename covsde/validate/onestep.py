@@ -63,6 +63,16 @@ class OneStepResult:
 
 
 PRODUCT_CAP = 1500  # most control-variate columns for which the products are used
+CHUNK = 2000  # one-layer draws per chunk
+
+
+def estimate_one_step(m, n, samples, chunk=CHUNK):
+    """(bytes, floating-point operations) of one_step_moments at width n (exact backend): a chunk
+    holds a few m×n arrays per draw, and the product control variates a (PRODUCT_CAP+q)² matrix."""
+    q = m * (m + 1) // 2
+    mem = 8.0 * min(chunk, samples) * (12 * m * n + PRODUCT_CAP + q) + 16.0 * (PRODUCT_CAP + q) ** 2
+    flops = float(samples) * (24.0 * m * m * n + 2.0 * (PRODUCT_CAP + q) ** 2)
+    return mem, flops
 
 
 def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
@@ -86,7 +96,7 @@ def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
         done += b
 
 
-def sample_one_step(block, V, n, samples, *, seed=0, chunk=2000, mode="exact", n_k=None, device="cpu",
+def sample_one_step(block, V, n, samples, *, seed=0, chunk=CHUNK, mode="exact", n_k=None, device="cpu",
                     products=False):
     """(ΔV samples (B, m, m), control variates (B, p)) for one layer from V."""
     parts = list(_chunks(block, V, n, samples, seed=seed, chunk=chunk, mode=mode, n_k=n_k, device=device,
@@ -132,7 +142,7 @@ def _cv_mean(folds, q):
     return w[0] * ests[0] + w[1] * ests[1], np.sqrt(w[0] ** 2 * vars_[0] + w[1] ** 2 * vars_[1])
 
 
-def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=2000, n_k=None,
+def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=CHUNK, n_k=None,
                      device="cpu", products="auto", target_se=None, max_samples=None):
     """Estimates of n·E[ΔV] (with control variates) and n·Cov[ΔV], with standard errors.
 

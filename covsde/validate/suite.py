@@ -10,92 +10,209 @@
     variant = "attention"
     set = { gamma = "0.35355339", tau0 = "1" }
 
-Entry keys: name, variant, set, m, T, V0, widths, samples, seed, backend, device, dtype, power,
-onestep_samples.
-Each entry writes DIR/<name>/report.json and its plots; an entry whose report.json exists is
-skipped on a rerun, so an interrupted suite loses nothing.  DIR gets summary.md and summary.json
-(one row per entry: verdict, power δ, smallest p-value, time).  Shipped suites: ``quick``, ``paper``.
+Entry keys (:data:`SCHEMA`): name, variant, set, m, T, V0, widths, samples, seed, backend, device,
+dtype, power, onestep_samples.  The file is checked against the schema before anything runs: each
+wrong field gets a message naming the entry, its line and the field.  Entry names are plain folder
+names (letters, digits, '.', '_', '-'; not '.' or '..'), so every entry's folder is inside the output
+folder.  Nothing in the file is evaluated as code: parameter values are read by the safe parser.
+
+Each entry writes DIR/<name>/report.json and its plots; an entry whose report.json exists (and reads
+as JSON) is skipped on a rerun, so an interrupted suite loses nothing.  DIR gets summary.md and
+summary.json (one row per entry: verdict, power δ, smallest p-value, time).  Shipped suites:
+``quick``, ``paper``, ``paper-gpu``.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import time
 import tomllib
+from numbers import Integral, Real
 from pathlib import Path
 
-from ..derive.errors import CovsdeInputError
+from ..common.cache import write_json
+from ..common.errors import CovsdeInputError
 
-KEYS = {"name", "variant", "set", "m", "T", "V0", "widths", "samples", "seed", "backend", "device", "dtype", "power",
-        "onestep_samples"}
 SHIPPED = Path(__file__).resolve().parent.parent / "suites"
+MAX_FILE_BYTES = 1_000_000
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _integer(minimum):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, Integral):
+            raise CovsdeInputError(f"must be an integer (without quotes), got {v!r}")
+        if v < minimum:
+            raise CovsdeInputError(f"must be ≥ {minimum}, got {v}")
+        return int(v)
+    return check
+
+
+def _number(v):
+    if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v <= 0:
+        raise CovsdeInputError(f"must be a finite number > 0 (without quotes), got {v!r}")
+    return float(v)
+
+
+def _one_of(*options):
+    def check(v):
+        if v not in options:
+            raise CovsdeInputError(f"must be one of {', '.join(map(repr, options))}, got {v!r}")
+        return v
+    return check
+
+
+def _boolean(v):
+    if not isinstance(v, bool):
+        raise CovsdeInputError(f"must be true or false (without quotes), got {v!r}")
+    return v
+
+
+def _name(v):
+    if not isinstance(v, str) or not NAME_RE.fullmatch(v) or set(v) == {"."}:
+        raise CovsdeInputError(f"must be a plain folder name (letters, digits, '.', '_', '-'; not '.' or '..'), "
+                               f"got {v!r}")
+    return v
+
+
+def _variant(v):
+    from ..derive.variants import VARIANTS
+
+    return _one_of(*VARIANTS)(v)
+
+
+def _set(v):
+    if not isinstance(v, dict):
+        raise CovsdeInputError(f"must be a table such as {{ gamma = \"0.35\" }}, got {v!r}")
+    for k, x in v.items():
+        if not isinstance(x, (str, int, float, bool)):
+            raise CovsdeInputError(f"value of {k!r} must be a string, number or boolean, got {x!r}")
+    return v
+
+
+def _V0(v):
+    if not isinstance(v, list) or not all(isinstance(r, list) for r in v):
+        raise CovsdeInputError(f"must be a list of rows (numbers), got {v!r}")
+    from ..numerics.integrate import check_V0
+
+    return check_V0(v).tolist()
+
+
+def _widths(v):
+    if not isinstance(v, list) or not v:
+        raise CovsdeInputError(f"must be a non-empty list of integers ≥ 2, got {v!r}")
+    return [_integer(2)(w) for w in v]
+
+
+SCHEMA = {"name": _name, "variant": _variant, "set": _set, "m": _integer(1), "T": _number, "V0": _V0,
+          "widths": _widths, "samples": _integer(10), "seed": _integer(0), "backend": _one_of("exact", "torch"),
+          "device": _one_of("cpu", "cuda"), "dtype": _one_of("float64", "float32"), "power": _boolean,
+          "onestep_samples": _integer(100)}
+REQUIRED = ("name", "variant", "T", "V0", "widths")
 
 
 def _line_of(text, name):
     for i, line in enumerate(text.splitlines(), 1):
-        if re.search(r'name\s*=\s*"' + re.escape(str(name)) + '"', line):
+        if re.search(r'name\s*=\s*["\']' + re.escape(str(name)) + '["\']', line):
             return i
     return "?"
 
 
-def load_suite(spec):
-    """(suite name, list of entries) from a path or a shipped suite name; errors name entry and line."""
+def _read(spec):
     p = Path(spec)
-    if not p.exists() and (SHIPPED / f"{spec}.toml").exists():
+    if not p.exists() and isinstance(spec, str) and NAME_RE.fullmatch(spec) and (SHIPPED / f"{spec}.toml").exists():
         p = SHIPPED / f"{spec}.toml"
     if not p.exists():
-        raise CovsdeInputError(f"suite {spec!r} not found (a TOML file, or one of: "
+        raise CovsdeInputError(f"suite {str(spec)!r} not found (a TOML file, or one of: "
                                f"{', '.join(sorted(x.stem for x in SHIPPED.glob('*.toml')))})")
-    text = p.read_text()
+    if not p.is_file():
+        raise CovsdeInputError(f"suite {str(p)!r} is not a file")
     try:
-        data = tomllib.loads(text)
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CovsdeInputError(f"suite {str(p)!r} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise CovsdeInputError(f"suite {str(p)!r} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CovsdeInputError(f"suite {str(p)!r} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return p, text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CovsdeInputError(f"{p}: malformed TOML: {exc}") from None
+
+
+def _check_entry(e, where):
+    from ..derive.variants import resolve
+
+    bad = sorted(set(e) - set(SCHEMA))
+    if bad:
+        raise CovsdeInputError(f"{where}: unknown key(s) {bad} (known: {', '.join(SCHEMA)})")
+    for req in REQUIRED:
+        if req not in e:
+            raise CovsdeInputError(f"{where}: missing {req!r}")
+    out = {}
+    for k, v in e.items():
+        try:
+            out[k] = SCHEMA[k](v)
+        except CovsdeInputError as exc:
+            raise CovsdeInputError(f"{where}: {k} {exc}") from None
+    try:
+        resolve(out["variant"], out.get("set", {}))
+    except CovsdeInputError as exc:
+        raise CovsdeInputError(f"{where}: set: {exc}") from None
+    if "m" in out and out["m"] != len(out["V0"]):
+        raise CovsdeInputError(f"{where}: m = {out['m']} but V0 is {len(out['V0'])}×{len(out['V0'])}")
+    return out
+
+
+def load_suite(spec):
+    """(suite name, list of checked entries) from a path or a shipped suite name; errors name entry,
+    line and field."""
+    p, text, data = _read(spec)
+    extra = sorted(set(data) - {"defaults", "entry"})
+    if extra:
+        raise CovsdeInputError(f"{p}: unknown top-level key(s) {extra} (a suite has [defaults] and [[entry]] tables)")
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise CovsdeInputError(f"{p}: defaults must be a table ([defaults])")
     entries = data.get("entry", [])
-    if not entries:
+    if isinstance(entries, dict):
+        raise CovsdeInputError(f"{p}: entries must be written [[entry]] (an array of tables), not [entry]")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise CovsdeInputError(f"{p}: no [[entry]] tables")
     out, seen = [], set()
     for k, e in enumerate(entries):
         e = {**defaults, **e}
         name = e.get("name", f"#{k + 1}")
-        where = f"{p}: entry {name!r} (line {_line_of(text, name)})"
-        bad = set(e) - KEYS
-        if bad:
-            raise CovsdeInputError(f"{where}: unknown key(s) {sorted(bad)}")
-        for req in ("name", "variant", "T", "V0", "widths"):
-            if req not in e:
-                raise CovsdeInputError(f"{where}: missing {req!r}")
-        if name in seen:
-            raise CovsdeInputError(f"{where}: duplicate name")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
-            raise CovsdeInputError(f"{where}: name must use letters, digits, '.', '_' or '-'")
-        seen.add(name)
-        if not isinstance(e["widths"], list) or not all(isinstance(w, int) and w >= 2 for w in e["widths"]):
-            raise CovsdeInputError(f"{where}: widths must be a list of integers ≥ 2, got {e['widths']!r}")
-        try:
-            from ..derive.variants import resolve
-            from ..numerics.integrate import check_V0
-
-            resolve(e["variant"], {k2: str(v) for k2, v in e.get("set", {}).items()})
-            check_V0(e["V0"])
-            if not (isinstance(e["T"], (int, float)) and e["T"] > 0):
-                raise CovsdeInputError(f"T must be > 0, got {e['T']!r}")
-        except CovsdeInputError as exc:
-            raise CovsdeInputError(f"{where}: {exc}") from None
-        out.append(e)
+        checked = _check_entry(e, f"{p}: entry {name!r} (line {_line_of(text, name)})")
+        if checked["name"] in seen:
+            raise CovsdeInputError(f"{p}: entry {name!r}: duplicate name")
+        seen.add(checked["name"])
+        out.append(checked)
     return p.stem, out
 
 
+def entry_folder(out: Path, name: str) -> Path:
+    """DIR/<name>, which must lie directly inside DIR."""
+    folder = out / name
+    if folder.resolve().parent != out.resolve():
+        raise CovsdeInputError(f"entry name {name!r} does not name a folder inside {out}")
+    return folder
+
+
 def run_entry(e, folder, progress=False):
-    from ..derive import derive
-    from ..derive.variants import build
-    from .cli import OUTPUTS, write_json
-    from .validation import plot_report, validate
     import numpy as np
 
-    block, params = build(e["variant"], {k: str(v) for k, v in e.get("set", {}).items()})
+    from ..derive import derive
+    from ..derive.variants import build
+    from .outputs import write_outputs
+    from .validation import validate
+
+    block, params = build(e["variant"], e.get("set", {}))
     V0 = np.asarray(e["V0"], float)
     d = derive(block, int(e.get("m", V0.shape[0])), name=e["variant"])
     if not d.has_limit or d.parameters:
@@ -107,33 +224,25 @@ def run_entry(e, folder, progress=False):
                                power=bool(e.get("power", True)), progress=progress, variant=e["variant"],
                                params=params, onestep_samples=e.get("onestep_samples"))
     folder.mkdir(parents=True, exist_ok=True)
-    plot_report(report, samples, {k: folder / v for k, v in OUTPUTS.items() if k != "report"})
-    write_json(folder / OUTPUTS["report"], report)  # written last: its presence marks the entry done
+    write_outputs(report, samples, folder)  # report.json last: its presence marks the entry done
     return report
 
 
-def run_suite(spec, out=None, progress=False, log=sys.stderr):
-    from .cli import write_json
+def _done(folder):
+    try:
+        rep = json.loads((folder / "report.json").read_text())
+        return rep if isinstance(rep, dict) and "verdict" in rep else None
+    except (OSError, ValueError):
+        return None
 
-    name, entries = load_suite(spec)
-    out = Path(out or f"suite-out/{name}")
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for e in entries:
-        folder = out / e["name"]
-        rep_path = folder / "report.json"
-        if rep_path.exists():
-            rep = json.loads(rep_path.read_text())
-            status = "skipped (done)"
-        else:
-            t0 = time.perf_counter()
-            print(f"[suite {name}] {e['name']} ...", file=log, flush=True)
-            rep = run_entry(e, folder, progress)
-            status = f"ran in {time.perf_counter() - t0:.1f} s"
-        print(f"[suite {name}] {e['name']}: {rep['verdict']} ({status})", file=log, flush=True)
-        rows.append({"name": e["name"], "variant": e["variant"], "verdict": rep["verdict"],
-                     "power_drift": rep["power"]["drift"], "power_diffusion": rep["power"]["diffusion"],
-                     "smallest_p": rep["smallest_p"], "seconds": rep["timings"]["total"]})
+
+def summary_rows(entries, reports):
+    return [{"name": e["name"], "variant": e["variant"], "verdict": r["verdict"], "power_drift": r["power"]["drift"],
+             "power_diffusion": r["power"]["diffusion"], "smallest_p": r["smallest_p"],
+             "seconds": r["timings"]["total"]} for e, r in zip(entries, reports)]
+
+
+def write_summary(out, name, rows):
     write_json(out / "summary.json", {"suite": name, "rows": rows})
     md = ["| entry | variant | verdict | power δ (drift) | power δ (diffusion) | smallest p | time [s] |",
           "|---|---|---|---|---|---|---|"]
@@ -141,11 +250,26 @@ def run_suite(spec, out=None, progress=False, log=sys.stderr):
         md.append(f"| {r['name']} | {r['variant']} | {r['verdict']} | {r['power_drift']} | {r['power_diffusion']} | "
                   f"{r['smallest_p']:.3g} | {r['seconds']:.1f} |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
+
+
+def run_suite(spec, out=None, progress=False, log=sys.stderr):
+    """Run (or resume) a suite into ``out``; returns (out, rows)."""
+    name, entries = load_suite(spec)
+    out = Path(out or f"suite-out/{name}")
+    folders = [entry_folder(out, e["name"]) for e in entries]
+    out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for e, folder in zip(entries, folders):
+        rep = _done(folder)
+        if rep is not None:
+            status = "skipped (done)"
+        else:
+            t0 = time.perf_counter()
+            print(f"[suite {name}] {e['name']} ...", file=log, flush=True)
+            rep = run_entry(e, folder, progress)
+            status = f"ran in {time.perf_counter() - t0:.1f} s"
+        print(f"[suite {name}] {e['name']}: {rep['verdict']} ({status})", file=log, flush=True)
+        reports.append(rep)
+    rows = summary_rows(entries, reports)
+    write_summary(out, name, rows)
     return out, rows
-
-
-def run_suite_cli(a):
-    out, rows = run_suite(a.file, a.out, progress=not a.quiet)
-    print((out / "summary.md").read_text())
-    print(f"wrote {out}/summary.md and summary.json")
-    return 0 if all(r["verdict"] == "pass" for r in rows) else 1

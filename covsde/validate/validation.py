@@ -62,9 +62,61 @@ def sde_sample(derivation, V0, T, paths, seed, dt, drift_scale=1.0, diffusion_sc
     return r.V[-1][r.alive], r.counts
 
 
+def onestep_width(widths):
+    """The width of the one-step test: max(n_max, min(ONESTEP_MIN_WIDTH, 8 n_max))."""
+    return max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
+
+
+def check_request(block, derivation, V0, T, widths, *, samples, backend, device, dtype, seed, alpha, sde_paths,
+                  dt, onestep_samples, values, max_memory=None):
+    """Every argument of :func:`validate` checked, and the request's memory and work estimated,
+    before anything runs (CovsdeInputError / ResourceLimitError naming the value or the limit)."""
+    from ..common import checks, limits
+    from ..common.errors import CovsdeInputError
+    from ..derive import Block
+    from ..numerics.integrate import check_simulation_size, check_time, check_V0
+    from .networks import default_device, estimate_networks
+    from .onestep import CHUNK, estimate_one_step
+
+    if not isinstance(block, Block):
+        raise CovsdeInputError(f"block must be a covsde Block, got {type(block).__name__} {block!r}")
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"no SDE limit to validate (regime no-limit): {derivation.reason}")
+    V0 = check_V0(V0, derivation.m)
+    T = checks.real("T", T, positive=True)
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise CovsdeInputError(f"widths must be a list of integers ≥ 2, got {widths!r}")
+    widths = sorted(checks.integer("width", w, 2, limits.max_width()) for w in widths)
+    if not widths:
+        raise CovsdeInputError("widths is empty")
+    samples = checks.integer("samples", samples, 10)
+    checks.choice("backend", backend, ("exact", "torch"))
+    checks.choice("dtype", dtype, ("float64", "float32"))
+    alpha = checks.real("alpha", alpha, positive=True, maximum=0.5)
+    sde_paths = checks.integer("sde_paths", sde_paths or max(4 * samples, 4000), 10)
+    dt = checks.real("dt", dt or min(0.01, T / 50), positive=True)
+    nsteps = check_time(T, dt)[3]
+    nos = checks.integer("onestep_samples", onestep_samples or min(40000, max(10000, 20 * samples)), 100)
+    derivation.parameter_values(values)
+    m = derivation.m
+    check_simulation_size(sde_paths, 1, m, nsteps, max_memory)
+    for n in widths:
+        depth = max(1, int(round(T * n)))
+        per_net, flops = estimate_networks(m, n, depth, samples, backend)
+        limits.check_memory(per_net + 8.0 * samples * m * m, f"networks of width {n} ({backend} backend)",
+                            max_memory)
+        limits.check_work(flops, f"{samples} networks of width {n} and depth {depth}")
+    mem, flops = estimate_one_step(m, onestep_width(widths), 4 * nos)
+    limits.check_memory(mem, f"the one-step test at width {onestep_width(widths)} ({CHUNK} layers at a time)",
+                        max_memory)
+    limits.check_work(flops, f"the one-step test ({4 * nos} layers at width {onestep_width(widths)})")
+    return {"V0": V0, "T": T, "widths": widths, "samples": samples, "seed": checks.seed(seed), "alpha": alpha,
+            "device": default_device(device), "sde_paths": sde_paths, "dt": dt}
+
+
 def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, dtype="float64",
              seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
-             variant="", params=None, onestep_samples=None, values=None):
+             variant="", params=None, onestep_samples=None, values=None, max_memory=None):
     """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
     must then have numbers); returns (report, samples): the report is a JSON-ready dict (see the module
     docstring), samples = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
@@ -74,17 +126,13 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     float64, since they resolve O(1/n) changes of V."""
     import torch
 
-    from ..derive.errors import CovsdeInputError
-    from .networks import default_device
-
     t_start = time.perf_counter()
-    if dtype not in ("float64", "float32"):
-        raise CovsdeInputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    device = default_device(device)
-    V0 = np.asarray(V0, float)
-    widths = sorted(int(w) for w in widths)
-    sde_paths = int(sde_paths or max(4 * samples, 4000))
-    dt = dt or min(0.01, T / 50)
+    req = check_request(block, derivation, V0, T, widths, samples=samples, backend=backend, device=device,
+                        dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt,
+                        onestep_samples=onestep_samples, values=values, max_memory=max_memory)
+    V0, T, widths, samples, seed, alpha, device = (req[k] for k in ("V0", "T", "widths", "samples", "seed", "alpha",
+                                                                     "device"))
+    sde_paths, dt = req["sde_paths"], req["dt"]
     timings = {}
     t0 = time.perf_counter()
     V_sde, counts = sde_sample(derivation, V0, T, sde_paths, seed + 1, dt, values=values)
@@ -116,7 +164,7 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     t0 = time.perf_counter()
     b0, S0 = derivation.numeric(V0, values)
     nos = int(onestep_samples or min(40000, max(10000, 20 * samples)))
-    n_os = max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
+    n_os = onestep_width(widths)
     # sequential: add rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
     # (only when the sample size is the default: an explicit onestep_samples is used as given)
     target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None

@@ -25,7 +25,6 @@ CASES = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(CASES))
 def test_one_step_moments_agree_and_wrong_diffusion_fails(variant):
     blk, _ = build(variant, CASES[variant])
@@ -38,7 +37,6 @@ def test_one_step_moments_agree_and_wrong_diffusion_fails(variant):
     assert not compare_moments(mom, b, 0.9 * Sig).diffusion_ok
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["attention", "transformer"])
 def test_drift_power(variant):
     """n = 1024, B = 20 000 layers, seed 5: the derived drift is accepted and the drift scaled by

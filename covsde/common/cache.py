@@ -1,4 +1,4 @@
-"""On-disk, content-addressed cache shared by derive/ and numerics/.
+"""On-disk, content-addressed cache shared by derive/ and numerics/, and atomic file writes.
 
 Location: ``$COVSDE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/covsde`` (default
 ``~/.cache/covsde``; ``%LOCALAPPDATA%\\covsde`` on Windows).  Entries are written atomically
@@ -60,11 +60,11 @@ def store(kind: str, key: str, payload: bytes) -> Path | None:
 
 
 def load(kind: str, key: str) -> bytes | None:
-    """The payload, or None if absent or corrupted."""
+    """The payload, or None if absent, unreadable or corrupted (it is then rebuilt by the caller)."""
     p = path_for(kind, key)
     try:
         raw = p.read_bytes()
-    except OSError:
+    except (OSError, ValueError):
         return None
     if not raw.startswith(MAGIC):
         return None
@@ -73,3 +73,18 @@ def load(kind: str, key: str) -> bytes | None:
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         return None
     return payload
+
+
+def discard(kind: str, key: str) -> None:
+    """Remove an entry that failed to load (a later store rewrites it)."""
+    try:
+        path_for(kind, key).unlink()
+    except OSError:
+        pass
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically (temporary file + rename)."""
+    import json
+
+    atomic_write(Path(path), json.dumps(obj, indent=1).encode())

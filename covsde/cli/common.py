@@ -1,0 +1,123 @@
+"""Helpers shared by the CLI commands: usage errors, --set and --V0 parsing, output checks."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..common import checks
+from ..common.errors import CovsdeInputError
+
+MAX_V0_CHARS = 1_000_000
+
+
+class UsageError(CovsdeInputError):
+    """Malformed command-line usage (exit code 2)."""
+
+
+def parse_sets(items) -> dict:
+    """--set NAME=VALUE (repeatable) → {NAME: VALUE text}."""
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise UsageError(f"--set expects NAME=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        k = k.strip()
+        if k in out:
+            raise UsageError(f"--set {k} given twice")
+        out[k] = v
+    return out
+
+
+def parse_m(text):
+    return checks.integer("--m", text, 1)
+
+
+def number(name, text, positive=True):
+    return checks.real(f"--{name}", text, positive=positive)
+
+
+def integer(name, text, minimum=1):
+    return checks.integer(f"--{name}", text, minimum)
+
+
+def parse_V0(text):
+    """--V0 as a JSON matrix (a number is read as a 1×1 matrix)."""
+    if len(text) > MAX_V0_CHARS:
+        raise UsageError(f"--V0 is {len(text)} characters long (the limit is {MAX_V0_CHARS})")
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--V0 is not valid JSON ({exc.msg}): {text[:200]!r}") from None
+    except RecursionError:
+        raise UsageError("--V0 is nested too deeply: give a JSON list of rows, e.g. [[1,0.2],[0.2,1]]") from None
+    if isinstance(val, (int, float)) and not isinstance(val, bool):
+        val = [[val]]
+    if not isinstance(val, list) or not all(isinstance(r, list) for r in val):
+        raise UsageError(f"--V0 must be a JSON list of rows, got {text[:200]!r}")
+    if any(not isinstance(x, (int, float)) or isinstance(x, bool) for r in val for x in r):
+        raise UsageError(f"--V0 entries must be numbers, got {text[:200]!r}")
+    if len({len(r) for r in val}) > 1:
+        raise UsageError(f"--V0 rows have different lengths: {text[:200]!r}")
+    from ..numerics.integrate import check_V0
+
+    return check_V0(val, None, "V0")
+
+
+def setup_variant(args, V0_text):
+    """(derivation, block, params, V0, m) for simulate/validate; m defaults to V0's size."""
+    from ..derive import derive
+    from ..derive.variants import build
+
+    V0 = parse_V0(V0_text)
+    m = parse_m(args.m) if args.m else V0.shape[0]
+    if V0.shape[0] != m:
+        raise UsageError(f"--V0 is {V0.shape[0]}×{V0.shape[0]} but --m is {m}")
+    block, params = build(args.variant, parse_sets(args.set))
+    d = derive(block, m, name=args.variant)
+    if not d.has_limit:
+        raise CovsdeInputError(f"variant {args.variant} has no SDE limit for these parameters (regime no-limit): "
+                               f"{d.reason}")
+    missing = [s.name for s in d.parameters]
+    if missing:
+        raise CovsdeInputError(f"parameter(s) {', '.join(missing)} must be given numbers for this command "
+                               f"(e.g. --set {missing[0]}=1)")
+    return d, block, params, V0, m
+
+
+def _writable(folder: Path, flag: str, target=None):
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".covsde-write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(f"{flag} {target or folder}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def out_file(path, force, flag="--out"):
+    """An output file path, checked before any work: not a folder, not clobbered without --force,
+    in an existing writable folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder: give a file name")
+    if p.exists() and not force:
+        raise FileExistsError(f"{p} exists (use --force to overwrite)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {p}: the folder {parent} does not exist")
+    _writable(parent, flag, p)
+    return p
+
+
+def out_folder(path, flag="--out"):
+    """An output folder, created if missing and checked writable before any work."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise UsageError(f"{flag} {d} exists and is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {d}: cannot create the folder ({exc.strerror or exc})") from None
+    _writable(d, flag)
+    return d

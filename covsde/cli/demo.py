@@ -1,0 +1,24 @@
+"""covsde demo [--out DIR] [--force] [--quick]: the end-to-end demo, report in DIR/report.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import out_folder
+
+HELP = "the end-to-end demo"
+
+
+def add_arguments(p):
+    p.add_argument("--out", default="demo-out")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--quick", action="store_true")
+
+
+def run(a):
+    from ..demo import run_demo
+
+    out = Path(a.out)
+    if out.is_dir() and any(out.iterdir()) and not a.force:
+        raise FileExistsError(f"{out} exists and is not empty (use --force to overwrite)")
+    out_folder(out)
+    return run_demo(out, force=True, quick=a.quick)

@@ -1,0 +1,32 @@
+"""covsde derive VARIANT [--m M] [--set NAME=VALUE ...] [--format text|latex|json] [--no-cache]"""
+from __future__ import annotations
+
+import json
+
+from .common import parse_m, parse_sets
+
+HELP = "derive drift and diffusion"
+
+
+def add_arguments(p):
+    p.add_argument("variant")
+    p.add_argument("--m", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--format", choices=["text", "latex", "json"], default="text")
+    p.add_argument("--no-cache", action="store_true")
+
+
+def run(a):
+    from ..derive import derive
+    from ..derive.variants import build
+
+    m = parse_m(a.m or "2")
+    block, params = build(a.variant, parse_sets(a.set))
+    res = derive(block, m, use_cache=not a.no_cache, name=a.variant)
+    if a.format == "json":
+        print(json.dumps(res.to_json(a.variant, params)))
+    elif a.format == "latex":
+        print(res.latex())
+    else:
+        print(res.text())
+    return 0

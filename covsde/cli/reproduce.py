@@ -1,0 +1,28 @@
+"""covsde reproduce NAME [--out DIR] [--quick] [--force]: a published figure, as PNG + JSON."""
+from __future__ import annotations
+
+from .common import UsageError, out_folder
+
+HELP = "reproduce a published figure"
+
+
+def add_arguments(p):
+    p.add_argument("name")
+    p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--force", action="store_true")
+
+
+def run(a):
+    from ..reproduce import NAMES, outputs_exist, reproduce
+
+    if a.name not in NAMES:
+        raise UsageError(f"unknown reproduction {a.name!r} (known: {', '.join(NAMES)})")
+    out = a.out or f"reproduce-out/{a.name}"
+    clash = outputs_exist(a.name, out)
+    if clash and not a.force:
+        raise FileExistsError(f"{clash} exists (use --force to overwrite)")
+    out_folder(out)
+    data, out = reproduce(a.name, out, a.quick, force=True)
+    print(f"wrote {out}/{a.name}.png and {out}/{a.name}.json ({data['seconds']:.1f} s)")
+    return 0

@@ -1,0 +1,81 @@
+"""covsde simulate VARIANT [--m M] [--set ...] --V0 JSON --T T [--dt DT] [--paths N] [--seed S]
+[--scheme em|psd] [--ode] [--out FILE.npz] [--force] [--format text|json] [--quiet] [--threshold X]
+[--max-memory SIZE]"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .common import integer, number, out_file, setup_variant
+
+HELP = "integrate the SDE for many paths"
+
+
+def add_arguments(p):
+    p.add_argument("variant")
+    p.add_argument("--m", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--V0", required=True)
+    p.add_argument("--T", required=True)
+    p.add_argument("--dt", default="0.01")
+    p.add_argument("--paths", default="1000")
+    p.add_argument("--seed", default="0")
+    p.add_argument("--scheme", choices=["em", "psd"], default="psd")
+    p.add_argument("--ode", action="store_true")
+    p.add_argument("--out")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--threshold", default=None, help="stop a path when max |V| exceeds this (default 1e6)")
+    p.add_argument("--max-memory", default=None, help="memory limit for the stored paths, e.g. 16G (default: "
+                   "half the machine's memory, at most 8G; or COVSDE_MAX_MEMORY)")
+
+
+def _solve(a, d, V0, T, dt, paths, seed, threshold):
+    """(V_T samples, alive flags, counts, summary, scheme, paths, dt, saved times)."""
+    from ..numerics.integrate import simulate, solve_ode, summarize
+
+    if a.ode:
+        sol = solve_ode(d, V0, T, threshold=threshold)
+        VT = sol.V[-1][None]
+        alive = np.array([sol.blowup_time is None])
+        counts = {"survived": int(alive[0]), "exploded": int(not alive[0]), "left_psd": 0}
+        return VT, alive, counts, summarize(VT), "ode", 1, None, np.array([sol.t[-1]])
+    r = simulate(d, V0, T, dt=dt, paths=paths, seed=seed, scheme=a.scheme, threshold=threshold,
+                 progress=False if a.quiet else None, max_memory=a.max_memory)
+    return r.V[-1], r.alive, r.counts, r.summary(), a.scheme, paths, r.dt, r.t
+
+
+def run(a):
+    from ..common import limits
+    from ..numerics.integrate import check_simulation_size, check_time
+
+    d, block, params, V0, m = setup_variant(a, a.V0)
+    T, dt, paths, nsteps = check_time(number("T", a.T), number("dt", a.dt), integer("paths", a.paths))
+    seed = integer("seed", a.seed, 0)
+    threshold = number("threshold", a.threshold) if a.threshold else 1e6
+    if a.max_memory is not None:
+        limits.parse_bytes(a.max_memory)
+    check_simulation_size(paths, 1, m, nsteps, a.max_memory)
+    out = out_file(a.out, a.force) if a.out else None
+    VT, alive, counts, summ, scheme, paths_used, dt_used, tsave = _solve(a, d, V0, T, dt, paths, seed, threshold)
+    rep = {"variant": a.variant, "m": m, "params": {k: str(v) for k, v in params.items()}, "T": T, "dt": dt_used,
+           "paths": paths_used, "seed": seed, "scheme": scheme, "survived": counts["survived"],
+           "exploded": counts["exploded"], "left_psd": counts["left_psd"], "quantiles": summ["quantiles"],
+           "mean": summ["mean"]}
+    if out is not None:
+        tmp = out.with_name(out.name + ".tmp.npz")
+        np.savez(tmp, V=VT, alive=alive, t=tsave)
+        os.replace(tmp, out)
+    if a.format == "json":
+        print(json.dumps(rep))
+    else:
+        print(f"{a.variant} m={m} T={T} dt={dt_used} paths={paths_used} scheme={scheme} seed={seed}")
+        print(f"survived {counts['survived']}, exploded {counts['exploded']}, left PSD {counts['left_psd']}")
+        for k, q in summ["quantiles"].items():
+            print(f"  {k:>10}: " + "  ".join(f"{x:+.4f}" for x in q) + "   (q05 q25 q50 q75 q95)")
+        if out is not None:
+            print(f"wrote {out}")
+    return 0

@@ -1,0 +1,101 @@
+"""covsde validate VARIANT [--m M] [--set ...] --V0 JSON --T T --widths 64,128 [--samples N]
+[--backend torch|exact] [--device cpu|cuda] [--dtype float64|float32] [--seed S] [--out DIR] [--force]
+[--format text|json] [--quiet] [--no-power] [--max-memory SIZE]"""
+from __future__ import annotations
+
+import json
+
+from .common import UsageError, integer, number, out_folder, setup_variant
+
+HELP = "finite networks vs the SDE"
+
+
+def add_arguments(v):
+    v.add_argument("variant")
+    v.add_argument("--m", default=None)
+    v.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    v.add_argument("--V0", required=True)
+    v.add_argument("--T", required=True)
+    v.add_argument("--widths", required=True)
+    v.add_argument("--samples", default="1000")
+    v.add_argument("--backend", choices=["torch", "exact"], default="exact")
+    v.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="where the networks run (default: cuda when available, else cpu)")
+    v.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="precision of the network runs (float32: the fast option on a GPU)")
+    v.add_argument("--seed", default="0")
+    v.add_argument("--out", default=None)
+    v.add_argument("--force", action="store_true")
+    v.add_argument("--format", choices=["text", "json"], default="text")
+    v.add_argument("--quiet", action="store_true")
+    v.add_argument("--no-power", action="store_true", help="skip the power search (faster)")
+    v.add_argument("--max-memory", default=None, help="memory limit, e.g. 16G (default: half the machine's "
+                   "memory, at most 8G; or COVSDE_MAX_MEMORY)")
+
+
+def parse_widths(text):
+    try:
+        ws = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise UsageError(f"--widths must be comma-separated integers, got {text!r}") from None
+    if not ws or any(w < 2 for w in ws):
+        raise UsageError(f"--widths must be integers ≥ 2, got {text!r}")
+    return ws
+
+
+def prepare_out(out, force):
+    """Create DIR if missing (checked writable); refuse to overwrite existing outputs unless force."""
+    from ..validate.outputs import existing_outputs
+
+    d = out_folder(out)
+    clash = existing_outputs(d)
+    if clash and not force:
+        raise FileExistsError(f"{clash[0]} exists (use --force to overwrite)")
+    return d
+
+
+def run(a):
+    from ..validate.outputs import write_outputs
+    from ..validate.validation import check_request, validate
+
+    d, block, params, V0, m = setup_variant(a, a.V0)
+    T = number("T", a.T)
+    widths = parse_widths(a.widths)
+    samples = integer("samples", a.samples, 10)
+    seed = integer("seed", a.seed, 0)
+    kw = dict(samples=samples, backend=a.backend, device=a.device, dtype=a.dtype, seed=seed,
+              onestep_samples=None, max_memory=a.max_memory)
+    check_request(block, d, V0, T, widths, alpha=0.01, sde_paths=None, dt=None, values=None, **kw)
+    out = prepare_out(a.out, a.force) if a.out else None
+    report, samples_ = validate(block, d, V0, T, widths, power=not a.no_power, progress=not a.quiet,
+                                variant=a.variant, params=params, **kw)
+    if out is not None:
+        write_outputs(report, samples_, out)
+    if a.format == "json":
+        print(json.dumps(report))
+    else:
+        print(text_report(report))
+        if out is not None:
+            print(f"wrote {out}/report.json and plots")
+    return 0
+
+
+def text_report(r):
+    lines = [f"validate {r['variant']} m={r['m']} T={r['T']} widths={r['widths']} samples={r['samples']} "
+             f"backend={r['backend']} seed={r['seed']} α={r['alpha']}",
+             f"SDE: {r['sde']['paths']} paths, survived {r['sde']['survived']}, exploded {r['sde']['exploded']}, "
+             f"left PSD {r['sde']['left_psd']}"]
+    for n in r["widths"]:
+        t = r["tests"][str(n)]
+        lines.append(f"  n={n:>5} d={t['depth']:>5}: discrepancy {t['discrepancy']:.4f}, min Holm p {t['min_holm_p']:.3g},"
+                     f" energy p {t['energy']['pvalue']:.3g} → {'reject' if t['reject'] else 'ok'}")
+    c = r["convergence"]
+    if c["rate"] is not None:
+        lines.append(f"  convergence: discrepancy ∝ n^{c['rate']:.2f}")
+    o = r["onestep"]
+    lines.append(f"  one-step at V0 (n={o['n']}, {o['samples']} layers): drift {'ok' if o['drift_ok'] else 'REJECT'}, "
+                 f"diffusion {'ok' if o['diffusion_ok'] else 'REJECT'}; worst {o['worst']}")
+    p = r["power"]
+    lines.append(f"  power: smallest δ rejected — drift {p['drift']}, diffusion {p['diffusion']} (grid {p['grid']})")
+    lines.append(f"verdict: {r['verdict'].upper()}  ({r['timings']['total']:.1f} s)")
+    return "\n".join(lines)

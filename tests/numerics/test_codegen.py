@@ -1,0 +1,122 @@
+"""Generated modules: numbers that Numba can type, keys that cover numerics/, and broken cache files
+(a garbled module, garbled Numba cache files) that are rebuilt instead of failing."""
+import ast
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from covsde.derive import derive
+from covsde.derive.variants import build
+from covsde.numerics import codegen
+from covsde.numerics.codegen import fold_numbers, generate_source, load_module, param_vector
+
+INT64 = 2**63
+
+
+def _int_literals(source):
+    return [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, int)
+            and not isinstance(n.value, bool)]
+
+
+def decimal(lo, hi):
+    """Decimal text with up to 17 significant digits in [lo, hi]."""
+    return st.builds(lambda x, k: f"{x:.{k}g}", st.floats(lo, hi, allow_nan=False), st.integers(1, 17))
+
+
+CASES = {"mlp": {"c_plus": decimal(-1.5, 1.5), "c_minus": decimal(-1.5, 1.5)},
+         "resnet": {"gamma": decimal(0.05, 1.0), "c_minus": decimal(-1.5, 1.5)},
+         "attention": {"gamma": decimal(0.05, 1.0), "tau0": decimal(0.3, 3.0)},
+         "transformer": {"gamma": decimal(0.05, 1.0), "tau0": decimal(0.3, 3.0), "c_plus": decimal(-1, 1)}}
+
+
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(CASES)).flatmap(lambda v: st.tuples(st.just(v), st.fixed_dictionaries(CASES[v]))))
+def test_decimal_parameters_print_as_numba_typable_code(case):
+    """Any pasted decimal (up to 17 significant digits) for every variant: the generated code has no
+    integer literal outside int64, and its coefficient function (run in Python, without compiling)
+    equals SymPy's evaluation of the derivation."""
+    variant, values = case
+    d = derive(build(variant, values)[0], 2)
+    src = generate_source(d)
+    assert all(abs(v) < INT64 for v in _int_literals(src))
+    ns = {}
+    exec(compile(src.replace("@njit(", "# @njit("), "<generated>", "exec"), ns)  # plain Python, no Numba
+    V = np.array([[1.1, 0.3], [0.3, 0.8]])
+    b, mats, cf = np.empty((2, 2)), np.zeros((ns["NMATS"], 2, 2)), np.zeros(ns["NCOEF"])
+    ns["coeffs"](V, param_vector(d), b, mats, cf)
+    ref, _ = d.numeric(V)
+    np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_the_papers_gamma_simulates():
+    """γ = 0.35355339059327373 (γ² = 1/8 at double precision) used to crash Numba's typing."""
+    from covsde.numerics import simulate
+
+    d = derive(build("transformer", {"gamma": "0.35355339059327373", "tau0": "1"})[0], 2)
+    r = simulate(d, [[1, 0.2], [0.2, 1]], 0.05, dt=0.01, paths=16, seed=0, progress=False)
+    assert r.counts["survived"] == 16 and np.all(np.isfinite(r.V))
+
+
+def test_fold_numbers():
+    x = sp.Symbol("x")
+    big = sp.Integer(27942249173427955576579935229276440478831158459570750012638)
+    e = fold_numbers(sp.sqrt(big) * x + sp.sqrt(x) + sp.Rational(1, 3) * x**3)
+    assert all(abs(a) < 2**53 for a in e.atoms(sp.Integer))
+    assert not any(isinstance(a, sp.Rational) and not a.is_Integer for a in e.atoms(sp.Rational) if a != sp.S.Half)
+    v = {x: 1.7}
+    assert float(e.xreplace(v)) == pytest.approx(float((sp.sqrt(big) * x + sp.sqrt(x) + x**3 / 3).xreplace(v)))
+    assert "_sqrtc(x)" in codegen.NumbaPrinter().doprint(e)
+
+
+def test_module_key_covers_numerics_sources(monkeypatch):
+    d = derive(build("mlp", {})[0], 1)
+    h = codegen.derivation_hash(d)
+    monkeypatch.setattr(codegen, "source_hash", lambda *pkgs: "edited numerics")
+    assert codegen.derivation_hash(d) != h
+
+
+def test_garbled_module_is_regenerated():
+    d = derive(build("mlp", {})[0], 1)
+    mod = load_module(d)
+    path = mod.__covsde_path__
+    name = mod.__name__
+    with open(path, "wb") as f:
+        f.write(b"\xff\xfe\x00 not UTF-8 \x80\x81")
+    sys.modules.pop(name)
+    codegen._MODULES.clear()
+    mod2 = load_module(d)
+    assert mod2 is not mod and open(path, "rb").read().startswith(b"# covsde-hash: ")
+
+
+GARBLED_NUMBA = """
+import numpy as np
+from covsde.derive import derive
+from covsde.derive.variants import build
+from covsde.numerics.integrate import drift_function
+d = derive(build("mlp", {})[0], 1)
+print(float(drift_function(d)(np.array([[1.3]]))[0, 0]))
+"""
+
+
+def test_garbled_numba_cache_files_are_rebuilt(tmp_path):
+    """A fresh process compiles the kernel and Numba writes its cache files; after they are garbled
+    a second fresh process still gets the drift (the files are checked before import, removed,
+    and rewritten by Numba)."""
+    env = dict(os.environ, COVSDE_CACHE_DIR=str(tmp_path))
+    run = lambda: subprocess.run([sys.executable, "-c", GARBLED_NUMBA], capture_output=True, text=True,  # noqa: E731
+                                 env=env)
+    r1 = run()
+    assert r1.returncode == 0, r1.stderr
+    files = list((tmp_path / "numerics" / "__pycache__").glob("*.nb*"))
+    assert files
+    for f in files:
+        f.write_bytes(os.urandom(64))
+    r2 = run()
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout == r1.stdout
