@@ -14,10 +14,11 @@ import numpy as np
 
 from .common.cache import write_json
 from .common.errors import CovsdeInputError
+from .common.stats import mean_correlation, quantiles, rho01
 from .derive import derive
 from .derive.variants import build
 
-NAMES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
+FIGURES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
 G8 = "0.35355339"  # γ = √(1/8)
 
 
@@ -34,17 +35,9 @@ def _say(msg):
     print(f"[reproduce] {msg}", file=sys.stderr, flush=True)
 
 
-def _rho(V):
-    return V[:, 0, 1] / np.sqrt(V[:, 0, 0] * V[:, 1, 1])
-
-
-def _q(x):
-    return np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist() if len(x) else None
-
-
 def rank_collapse(quick):
     """Mean token correlation per layer, m = 8, n = 256, ρ0 = 0.2, 50 layers (real weights)."""
-    from .validate.networks import mean_correlation, run_networks
+    from .validate.networks import run_networks
 
     m, n, L = 8, (64 if quick else 256), (12 if quick else 50)
     samples = 16 if quick else 48
@@ -88,20 +81,20 @@ def mlp_density(quick):
     unshaped, _ = build("mlp", {"p": "0"})
     d = derive(shaped, 2)
     sde = simulate(d, V0, 1.0, dt=0.005, paths=4 * samples, seed=1, progress=False)
-    r_sde = _rho(sde.V[-1][sde.alive])
+    r_sde = rho01(sde.V[-1][sde.alive])
     Vs, _ = run_networks(shaped, V0, n, n, samples, seed=2)
     Vu, _ = run_networks(unshaped, V0, n, n, samples, seed=3)
     lt = law_test(Vs[:, -1], sde.V[-1][sde.alive], alpha=0.01)
     out = {"n": n, "depth": n, "T": 1.0, "samples": samples, "regime_unshaped": derive(unshaped, 2).regime,
-           "quantiles": {"sde": _q(r_sde), "shaped": _q(_rho(Vs[:, -1])), "unshaped": _q(_rho(Vu[:, -1]))},
+           "quantiles": {"sde": quantiles(r_sde), "shaped": quantiles(rho01(Vs[:, -1])), "unshaped": quantiles(rho01(Vu[:, -1]))},
            "shaped_vs_sde": {"min_holm_p": lt["min_holm_p"], "reject": lt["reject"]},
-           "unshaped_mean_rho": float(_rho(Vu[:, -1]).mean())}
+           "unshaped_mean_rho": float(rho01(Vu[:, -1]).mean())}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(-1, 1, 61)
     ax.hist(r_sde, bins=bins, density=True, alpha=0.35, color="C3", label="shaped-ReLU SDE")
-    ax.hist(_rho(Vs[:, -1]), bins=bins, density=True, histtype="step", lw=1.8, label=f"shaped networks n=d={n}")
-    ax.hist(_rho(Vu[:, -1]), bins=bins, density=True, histtype="step", lw=1.8, label=f"unshaped ReLU n=d={n}")
+    ax.hist(rho01(Vs[:, -1]), bins=bins, density=True, histtype="step", lw=1.8, label=f"shaped networks n=d={n}")
+    ax.hist(rho01(Vu[:, -1]), bins=bins, density=True, histtype="step", lw=1.8, label=f"unshaped ReLU n=d={n}")
     ax.set_xlabel("ρ at T = d/n = 1")
     ax.set_ylabel("density")
     ax.set_title("Correlation law: shaped vs unshaped ReLU MLP")
@@ -123,20 +116,20 @@ def transformer_density(quick):
     d = derive(blk, 2)
     sde = simulate(d, V0, 0.75, dt=0.005, paths=4 * samples, seed=1, progress=False)
     VT = sde.V[-1][sde.alive]
-    out = {"T": 0.75, "gamma2": 0.125, "tau0": 1, "samples": samples, "sde": {"quantiles": _q(_rho(VT)),
+    out = {"T": 0.75, "gamma2": 0.125, "tau0": 1, "samples": samples, "sde": {"quantiles": quantiles(rho01(VT)),
                                                                               **sde.counts}, "networks": {}}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(-1, 1, 61)
-    ax.hist(_rho(VT), bins=bins, density=True, alpha=0.35, color="C3", label="shaped Transformer SDE")
+    ax.hist(rho01(VT), bins=bins, density=True, alpha=0.35, color="C3", label="shaped Transformer SDE")
     for n in widths:
         depth = int(round(0.75 * n))
         Vn, bad = run_networks(blk, V0, n, depth, samples, seed=n)
         good = Vn[~bad, -1]
         lt = law_test(good, VT, alpha=0.01)
-        out["networks"][str(n)] = {"depth": depth, "quantiles": _q(_rho(good)), "min_holm_p": lt["min_holm_p"],
+        out["networks"][str(n)] = {"depth": depth, "quantiles": quantiles(rho01(good)), "min_holm_p": lt["min_holm_p"],
                                    "reject": lt["reject"], "ks_rho": lt["ks"]["rho_0_1"]["statistic"]}
-        ax.hist(_rho(good), bins=bins, density=True, histtype="step", lw=1.8, label=f"networks n={n}, d={depth}")
+        ax.hist(rho01(good), bins=bins, density=True, histtype="step", lw=1.8, label=f"networks n={n}, d={depth}")
         _say(f"transformer-density: n={n}: KS(ρ) = {lt['ks']['rho_0_1']['statistic']:.3f}")
     ax.set_xlabel("ρ at T = 0.75")
     ax.set_ylabel("density")
@@ -194,10 +187,10 @@ def tau_sweep(quick):
     rows = []
     for tau in taus:
         r = simulate(d, V0, T, dt=0.002, paths=4 * samples, seed=1, params={"tau0": tau}, progress=False)
-        rs = _rho(r.V[-1][r.alive])
+        rs = rho01(r.V[-1][r.alive])
         blk, _ = build("transformer", {"gamma": G8, "tau0": str(tau)})
         Vn, bad = run_networks(blk, V0, n, int(round(T * n)), samples, seed=2)
-        rn = _rho(Vn[~bad, -1])
+        rn = rho01(Vn[~bad, -1])
         iqr = lambda x: float(np.subtract(*np.quantile(x, [0.75, 0.25]))) if len(x) else None  # noqa: E731
         rows.append({"tau0": tau, "sde_iqr_rho": iqr(rs), "sde_exploded_fraction": r.counts["exploded"] / len(r.status),
                      "net_iqr_rho": iqr(rn), "net_bad_fraction": float(bad.mean())})
@@ -273,7 +266,7 @@ def outputs_exist(name, out):
 
 def reproduce(name, out=None, quick=False, force=False):
     if name not in RUNNERS:
-        raise CovsdeInputError(f"unknown reproduction {name!r} (known: {', '.join(NAMES)})")
+        raise CovsdeInputError(f"unknown reproduction {name!r} (known: {', '.join(FIGURES)})")
     out = Path(out or f"reproduce-out/{name}")
     if out.exists() and not out.is_dir():
         raise CovsdeInputError(f"reproduce output {out} exists and is not a folder")

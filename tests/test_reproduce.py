@@ -4,9 +4,8 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
-from covsde.reproduce import NAMES, reproduce
+from covsde.reproduce import reproduce
 
 
 def run(name, tmp_path):
@@ -58,7 +57,7 @@ def test_gamma_sweep(tmp_path):
     rows = run("gamma-sweep", tmp_path)["rows"]
     iqr = [r["quantiles_sde"]["rho_0_1"][3] - r["quantiles_sde"]["rho_0_1"][1] for r in rows]
     assert iqr[0] < iqr[-1]  # more residual strength, more spread of ρ_T
-    assert all(r["verdict"] in ("pass", "fail") for r in rows)
+    assert [r["verdict"] for r in rows] == ["pass", "pass"]  # networks (n = 32, 200) agree with the SDE
 
 
 def test_unknown_name_and_no_clobber(tmp_path):
@@ -69,8 +68,6 @@ def test_unknown_name_and_no_clobber(tmp_path):
     r = subprocess.run([sys.executable, "-m", "covsde.cli", "reproduce", "explosion", "--quick", "--out",
                         str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "exists" in r.stderr
-    assert set(NAMES) == {"rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep",
-                          "gamma-sweep"}
 
 
 def test_demo_quick(tmp_path):

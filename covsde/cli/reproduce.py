@@ -14,10 +14,10 @@ def add_arguments(p):
 
 
 def run(a):
-    from ..reproduce import NAMES, outputs_exist, reproduce
+    from ..reproduce import FIGURES, outputs_exist, reproduce
 
-    if a.name not in NAMES:
-        raise UsageError(f"unknown reproduction {a.name!r} (known: {', '.join(NAMES)})")
+    if a.name not in FIGURES:
+        raise UsageError(f"unknown reproduction {a.name!r} (known: {', '.join(FIGURES)})")
     out = a.out or f"reproduce-out/{a.name}"
     clash = outputs_exist(a.name, out)
     if clash and not a.force:

@@ -4,7 +4,8 @@ from .blocks import (Act, Attention, Block, DenseLayer, Linear, MLPBranch, Resid
                      transformer_block)
 from .engine import derive
 from .errors import CovsdeInputError, NoLimit
-from .result import Derivation, random_psd
+from .points import random_psd
+from .result import Derivation
 from .symbols import V_matrix, param, v_symbol, v_symbols
 
 __all__ = ["ShapedReLU", "ShapedSmooth", "make_activation", "Act", "Attention", "Block", "DenseLayer", "Linear",

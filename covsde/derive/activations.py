@@ -22,7 +22,7 @@ import weakref
 import sympy as sp
 
 from ..common.expr import FUNCTIONS, parse_expr
-from . import gaussian as G
+from . import gaussian
 from .errors import CovsdeInputError
 from .symbols import show, value
 
@@ -75,11 +75,11 @@ class Activation:
     def _pair(b1, b2, diagonal):
         (k1, a1), (k2, a2) = b1, b2
         if k1 == "relu" and k2 == "relu":
-            return G.relu_relu(a1, a2, diagonal)
+            return gaussian.relu_relu(a1, a2, diagonal)
         if k1 == "pow" and k2 == "pow":
             if diagonal:
-                return G.isserlis_xy(a1 + a2, 0)
-            return G.isserlis_xy(a1, a2)
+                return gaussian.isserlis_xy(a1 + a2, 0)
+            return gaussian.isserlis_xy(a1, a2)
         raise NotImplementedError("an activation mixing relu and polynomial basis functions")
 
     def moment_series(self, diagonal=False):
@@ -97,7 +97,7 @@ class Activation:
 
     def normaliser_series(self):
         """c(ε) = 1 / E[φ_s(g)²], g ~ N(0,1)."""
-        m2 = {e: c.subs(G.kxx, 1) for e, c in self.moment_series(diagonal=True).items()}
+        m2 = {e: c.subs(gaussian.kxx, 1) for e, c in self.moment_series(diagonal=True).items()}
         return s_inv(m2)
 
     def gram_series(self):

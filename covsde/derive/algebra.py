@@ -23,6 +23,7 @@ import random
 import sympy as sp
 
 from .errors import NoLimit
+from .ops import Ops
 from .series import NoiseRegistry, Ser
 from .symbols import centring
 
@@ -43,7 +44,7 @@ class Fresh(Arr):
         self.deps = src.deps | {wid}
 
 
-class Act(Arr):
+class ActNode(Arr):
     def __init__(self, src: Arr, activation):
         self.src, self.activation = src, activation
         self.deps = src.deps
@@ -118,10 +119,9 @@ class Probe:
         return all(self.is_zero(x, tol) for x in M)
 
 
-class SymbolicOps:
-    """Backend for ``Block.step`` that derives Gram ε-series (see module docstring)."""
-
-    symbolic = True
+class SymbolicOps(Ops):
+    """The symbolic interpreter of the block contract (:class:`~covsde.derive.ops.Ops`): arrays are
+    nodes, and what is computed is their Gram ε-series (see the module docstring)."""
 
     def __init__(self, m, V):
         self.m, self.V = m, V
@@ -149,7 +149,7 @@ class SymbolicOps:
 
     def act(self, x, activation):
         """√c φ_s(x), element-wise."""
-        return self._k(Act(x, activation))
+        return self._k(ActNode(x, activation))
 
     def scale(self, c, x):
         return self._k(Lin([(c, x)]))
@@ -179,7 +179,7 @@ class SymbolicOps:
 
     def logits(self, x, tau0, e):
         """S = (X W^Q/√n)(X W^K/√n)ᵀ / (τ0 n^e √n_k): mean 0, Cov = G⊗G / (τ0² n^{2e})."""
-        kappa = self._kappa(self.gram(x, x).leading(), "attention input")
+        kappa = self._kappa(self.cross_gram(x, x).leading(), "attention input")
         k = self.registry.new("logits")
         S = Ser.gaussian(self.m, self.V, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0))
         wq, wk = next(self._wid), next(self._wid)
@@ -230,7 +230,8 @@ class SymbolicOps:
         return kappa
 
     # ---- Gram matrices ----------------------------------------------------------------------
-    def gram(self, a, b):
+    def cross_gram(self, a, b):
+        """G(a, b) = a bᵀ/n as an ε-series (memoized; G(b, a) = G(a, b)ᵀ)."""
         key = (id(a), id(b))
         if key in self._memo:
             return self._memo[key]
@@ -245,16 +246,16 @@ class SymbolicOps:
         if isinstance(a, Lin):
             out = Ser(m, V)
             for c, x in a.terms:
-                out = out + self.gram(x, b).scale(c)
+                out = out + self.cross_gram(x, b).scale(c)
             return out
         if isinstance(b, Lin):
-            return self.gram(b, a).T
+            return self.cross_gram(b, a).T
         if isinstance(a, LMul):
-            return a.M @ self.gram(a.x, b)
+            return a.M @ self.cross_gram(a.x, b)
         if isinstance(b, LMul):
-            return self.gram(b, a).T
+            return self.cross_gram(b, a).T
         if isinstance(a, Fresh) and a is b:
-            G = self.gram(a.src, a.src)
+            G = self.cross_gram(a.src, a.src)
             kappa = self._kappa(G.leading(), "projection input")
             k = self.registry.new("wishart")
             c = kappa / sp.sqrt(2 * a.frac)
@@ -266,32 +267,32 @@ class SymbolicOps:
             return self._cross(b, a).T
         if isinstance(a, Input) and a is b:
             return a.gram
-        if isinstance(a, Act) and a is b:
+        if isinstance(a, ActNode) and a is b:
             return self._act_gram(a)
         if isinstance(a, Concat) and a is b:
             out = Ser(m, V)
             for part in a.parts:
-                out = out + self.gram(part, part).scale(sp.Rational(1, len(a.parts)))
+                out = out + self.cross_gram(part, part).scale(sp.Rational(1, len(a.parts)))
             return out
         if isinstance(a, Concat):
             out = Ser(m, V)
             for part in a.parts:
-                out = out + self.gram(part, b).scale(sp.Rational(1, len(a.parts)))
+                out = out + self.cross_gram(part, b).scale(sp.Rational(1, len(a.parts)))
             return out
         if isinstance(b, Concat):
-            return self.gram(b, a).T
+            return self.cross_gram(b, a).T
         raise NotImplementedError(
             f"Gram of {type(a).__name__} with {type(b).__name__}: an activation output must be "
             "followed by a weight matrix before it is combined with other arrays")
 
     def _cross(self, f: Fresh, b: Arr) -> Ser:
-        k1 = self._kappa(self.gram(f.src, f.src).leading(), "projection input")
-        k2 = self._kappa(self.gram(b, b).leading(), "residual stream")
+        k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input")
+        k2 = self._kappa(self.cross_gram(b, b).leading(), "residual stream")
         k = self.registry.new("cross")
         return Ser.gaussian(self.m, self.V, k, 1, sp.sqrt(k1 * k2 / f.frac))
 
-    def _act_gram(self, a: Act) -> Ser:
-        K = self.gram(a.src, a.src)
+    def _act_gram(self, a: ActNode) -> Ser:
+        K = self.cross_gram(a.src, a.src)
         act = a.activation
         key = repr(act)
         if key not in self._act_cache:

@@ -90,7 +90,7 @@ def _derive(block, m):
     base = dict(m=m, block=repr(block))
     try:
         y = block.step(x, ops)
-        G = ops.gram(y, y)
+        G = ops.cross_gram(y, y)
     except NoLimit as exc:
         return Derivation(**base, regime="no-limit", reason=exc.reason, drift=None, noise=None)
 

@@ -1,17 +1,20 @@
-"""The result of a derivation: drift, diffusion, structured noise, regime, LaTeX, checks."""
+"""The result of a derivation: drift, structured noise, diffusion, regime, parameters.
+
+What is done with a result lives beside it: numbers in :mod:`.evaluate`, text/LaTeX/JSON in
+:mod:`.formatting`, comparison with a user's formula in :mod:`.check`, parameter domains in
+:mod:`.domain` (the methods below delegate to them)."""
 from __future__ import annotations
 
 import itertools
-import random
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy as sp
 
 from ..common.expr import to_expr
 from .domain import domain_atoms, parameter_values
 from .errors import CovsdeInputError
-from .symbols import V_matrix, param_symbols, v_symbols
+from .points import upper_pairs
+from .symbols import V_matrix, v_symbols
 
 
 @dataclass(frozen=True)
@@ -140,57 +143,20 @@ class Derivation:
 
     # ---- numbers -----------------------------------------------------------------------------
     def numeric(self, V, params=None):
-        """(b, Σ) as numpy arrays at a numeric V (Σ as an (m, m, m, m) array)."""
+        """(b, Σ) as numpy arrays at a numeric V (Σ as an (m, m, m, m) array); see :mod:`.evaluate`."""
+        from .evaluate import numeric
+
         self._require()
-        V = np.asarray(V, dtype=float)
-        sub = {s: V[i, j] for s, (i, j) in zip(self.symbols, _pairs(self.m))}
-        vals = self.parameter_values(params)
-        for s in self.parameters:
-            sub[s] = vals[s.name]
-        b = np.array(self.drift.xreplace(sub).evalf(), dtype=float)
-        m = self.m
-        Sig = np.zeros((m, m, m, m))
-        for (a, bb, c, d), ex in self.diffusion.items():
-            val = float(sp.sympify(ex).xreplace(sub).evalf())
-            for i, j in {(a, bb), (bb, a)}:
-                for k, l in {(c, d), (d, c)}:
-                    Sig[i, j, k, l] = val
-        return b, Sig
+        return numeric(self, V, params)
 
     def numeric_fn(self):
-        """A fast numeric view: f(V, params) → (b, groups, Σ-entries) with numpy arrays, where
-        groups = [[(coef, A, T, B), ...], ...] (A, B = None for the identity)."""
+        """A fast numeric view f(V, params) → (b, noise groups); see :mod:`.evaluate`."""
+        from .evaluate import numeric_fn
+
         self._require()
-        if getattr(self, "_numfn", None) is not None:
-            return self._numfn
-        params = self.parameters
-        m = self.m
-        exprs, layout = [sp.Matrix(self.drift)], []
-        for g in self.noise:
-            gl = []
-            for t in g.terms:
-                gl.append((len(exprs), t.A is not None, t.T, t.B is not None))
-                exprs.append(sp.Matrix([[t.coef]]))
-                exprs.append(sp.Matrix(t.A) if t.A is not None else sp.zeros(1, 1))
-                exprs.append(sp.Matrix(t.B) if t.B is not None else sp.zeros(1, 1))
-            layout.append(gl)
-        f = sp.lambdify(list(self.symbols) + params, exprs, "numpy", cse=True)
-        pairs = _pairs(m)
-
-        def fn(V, values=None):
-            V = np.asarray(V, dtype=float)
-            args = [V[i, j] for i, j in pairs]
-            checked = self.parameter_values(values)
-            args.extend(checked[s_.name] for s_ in params)
-            out = f(*args)
-            b = np.array(out[0], dtype=float)
-            groups = [[(float(np.asarray(out[k]).reshape(-1)[0]), np.array(out[k + 1], dtype=float) if hasA else None, T,
-                        np.array(out[k + 2], dtype=float) if hasB else None) for k, hasA, T, hasB in gl]
-                      for gl in layout]
-            return b, groups
-
-        self._numfn = fn
-        return fn
+        if getattr(self, "_numfn", None) is None:
+            self._numfn = numeric_fn(self)
+        return self._numfn
 
     def __getstate__(self):
         d = dict(self.__dict__)
@@ -198,116 +164,28 @@ class Derivation:
         d.pop("_domain", None)
         return d
 
-    # ---- printing ----------------------------------------------------------------------------
+    # ---- views (see :mod:`.formatting`, :mod:`.check`) ----------------------------------------------
     def latex(self) -> str:
-        if not self.has_limit:
-            return r"\text{no SDE limit: " + self.reason.replace("_", r"\_") + "}"
-        lines = [r"b(V) = " + sp.latex(self.drift)]
-        for (a, b, c, d), ex in self.diffusion.items():
-            if (a, b) <= (c, d):
-                lines.append(rf"\Sigma^{{{a}{b},{c}{d}}}(V) = " + sp.latex(ex))
-        return "\n".join(lines)
+        from .formatting import latex
+
+        return latex(self)
 
     def text(self) -> str:
-        out = [f"{self.name or self.block}  (m = {self.m})", f"regime: {self.regime}"]
-        if self.reason:
-            out.append(f"reason: {self.reason}")
-        if self.has_limit:
-            out.append("drift b(V):")
-            for i in range(self.m):
-                for j in range(i, self.m):
-                    out.append(f"  b[{i},{j}] = {self.drift[i, j]}")
-            out.append("diffusion Σ(V):")
-            for (a, b, c, d), ex in self.diffusion.items():
-                if (a, b) <= (c, d):
-                    out.append(f"  Σ[{a}{b},{c}{d}] = {ex}")
-        return "\n".join(out)
+        from .formatting import text
+
+        return text(self)
 
     def to_json(self, variant, params):
-        d = {"variant": variant, "m": self.m, "params": {k: str(v) for k, v in params.items()},
-             "regime": self.regime, "reason": self.reason, "drift": None, "diffusion": None}
-        if self.has_limit:
-            d["drift"] = [[sp.sstr(self.drift[i, j]) for j in range(self.m)] for i in range(self.m)]
-            d["diffusion"] = {f"{a},{b};{c},{d_}": sp.sstr(ex) for (a, b, c, d_), ex in self.diffusion.items()}
-        return d
+        from .formatting import to_json
 
-    # ---- checks ------------------------------------------------------------------------------
-    def check(self, drift=None, diffusion=None, *, npoints=5, seed=0, tol=1e-9, symbolic=None, params=None):
-        """Compare with a user-supplied formula.
+        return to_json(self, variant, params)
 
-        ``drift``: an m×m SymPy matrix in the V symbols, or a callable V ↦ matrix;
-        ``diffusion``: a callable (V, a, b, c, d) ↦ expression.  Compared numerically at ``npoints``
-        random PSD V (and random positive parameter values), and symbolically (simplify of the
-        difference) when ``symbolic`` (default: m ≤ 2).  Returns a :class:`CheckReport`."""
+    def check(self, drift=None, diffusion=None, **kw):
+        """Compare with a user-supplied formula (see :func:`covsde.derive.check.check`)."""
+        from .check import check
+
         self._require()
-        m, V = self.m, self.V
-        symbolic = (m <= 2) if symbolic is None else symbolic
-        D = None
-        if drift is not None:
-            D = sp.Matrix(drift(V) if callable(drift) else drift).applyfunc(lambda x: _user_expr(x, self.m))
-            if D.shape != (m, m):
-                raise CovsdeInputError(f"drift must be {m}×{m}, got {D.shape}")
-        rng = random.Random(seed)
-        errs = {"drift": 0.0, "diffusion": 0.0}
-        syms = set(self.parameters)
-        if D is not None:
-            syms |= D.free_symbols - set(self.symbols)
-        for _ in range(npoints):
-            Vn = random_psd(m, rng)
-            sub = {s: Vn[i, j] for s, (i, j) in zip(self.symbols, _pairs(m))}
-            for s in syms:
-                sub[s] = (params or {}).get(s.name, rng.uniform(0.2, 0.9))
-            if D is not None:
-                diff = np.array((self.drift - D).xreplace(sub).evalf(), dtype=complex)
-                ref = max(1.0, float(np.abs(np.array(D.xreplace(sub).evalf(), dtype=complex)).max()))
-                errs["drift"] = max(errs["drift"], float(np.abs(diff).max()) / ref)
-            if diffusion is not None:
-                for (a, b, c, d), ex in self.diffusion.items():
-                    other = _user_expr(diffusion(V, a, b, c, d), self.m)
-                    val = complex((ex - other).xreplace(sub).evalf())
-                    ref = max(1.0, abs(complex(other.xreplace(sub).evalf())))
-                    errs["diffusion"] = max(errs["diffusion"], abs(val) / ref)
-        sym_ok = None
-        if symbolic:
-            sym_ok = True
-            if D is not None:
-                sym_ok &= all(sp.simplify(x) == 0 for x in (self.drift - D))
-            if diffusion is not None:
-                sym_ok &= all(sp.simplify(ex - _user_expr(diffusion(V, a, b, c, d), m)) == 0
-                              for (a, b, c, d), ex in self.diffusion.items())
-        ok = errs["drift"] < tol and errs["diffusion"] < tol and sym_ok is not False
-        return CheckReport(ok, errs, sym_ok, npoints)
-
-
-@dataclass
-class CheckReport:
-    ok: bool
-    max_rel_error: dict
-    symbolic: bool | None
-    npoints: int
-
-    def __bool__(self):
-        return self.ok
-
-
-def _user_expr(x, m):
-    """A user formula entry: SymPy or a number; text is parsed safely (names: V_a_b and parameters)."""
-    if isinstance(x, str):
-        names = {str(s): s for s in v_symbols(m)}
-        names.update(param_symbols())
-        return to_expr(x, "formula", names)
-    return sp.sympify(x, strict=True) if not isinstance(x, sp.Basic) else x
-
-
-def _pairs(m):
-    return [(a, b) for a in range(m) for b in range(a, m)]
-
-
-def random_psd(m, rng=None):
-    """A random well-conditioned SPD matrix (numpy), used for numerical checks."""
-    rng = rng or random.Random(0)
-    A = np.array([[rng.gauss(0, 1) for _ in range(m)] for _ in range(m)])
-    return A @ A.T / m + np.eye(m) * (0.3 + rng.random())
+        return check(self, drift, diffusion, **kw)
 
 
 def diffusion_from_noise(groups, m) -> dict:
@@ -315,7 +193,7 @@ def diffusion_from_noise(groups, m) -> dict:
                                                { (A_t V D_s)_{αδ} (C_s V B_t)_{γβ}    otherwise
     (terms t = c_t A_t Ẑ^{T_t} B_t, s = c_s C_s Ẑ^{T_s} D_s, E[Ẑ_ij Ẑ_kl] = V_ik V_jl)."""
     V = V_matrix(m)
-    idx = _pairs(m)
+    idx = upper_pairs(m)
     acc = {(a, b, c, d): sp.Integer(0) for (a, b) in idx for (c, d) in idx if (a, b) <= (c, d)}
     for g in groups:
         for t, s in itertools.product(g.terms, repeat=2):

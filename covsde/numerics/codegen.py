@@ -3,7 +3,7 @@
 The module holds ``coeffs(V, P, b, mats, cf)`` (the drift b(V), the matrices A_t(V), B_t(V) and the
 coefficients c_t of the structured noise, after common-subexpression elimination; P holds the
 parameter values, read at run time), ``noise(...)`` (N = Σ_g Σ_t c_t A_t
-(L Z_g Lᵀ)^{(T_t)} B_t, O(m³) per step), and the path integrators of :mod:`.template`.
+(L Z_g Lᵀ)^{(T_t)} B_t, O(m³) per step), and the path integrators of :mod:`.kernels` (whose source the module starts with).
 
 Printing goes through :class:`NumbaPrinter`, a SymPy ``PythonCodePrinter`` subclass:
 ``acos(x)`` becomes ``_acos(x)`` = atan2(√(1−x²), x) with x clipped to [−1, 1] (accurate near
@@ -16,7 +16,7 @@ literal outside int64 or an exact rational that Numba cannot type.
 
 Modules are content-addressed in the covsde cache folder (:func:`covsde.common.cache.cache_dir`, env
 ``COVSDE_CACHE_DIR``): the key covers the derivation's own key (block, m, derive/ sources) and the
-sources of numerics/ (this generator and the template).  They are written atomically, verified
+sources of numerics/ (this generator and the kernels).  They are written atomically, verified
 against the hash line on load, and rebuilt when corrupted; Numba's cache files of a module are
 checked before import (both pickles of each index and data file) and removed when unreadable, so
 Numba recompiles instead of failing.
@@ -35,7 +35,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ..common import cache
 from ..common.errors import CovsdeInputError
 from ..common.fingerprint import source_hash
-from . import template
+from . import kernels
 
 INT_EXACT = 2**53
 
@@ -65,16 +65,21 @@ def fold_numbers(expr, memo=None):
 
 
 class NumbaPrinter(PythonCodePrinter):
-    """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt, numbers as floats)."""
+    """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt, numbers as floats).
+
+    ``acos`` prints as the kernels' ``_acos`` through the ``user_functions`` setting; square roots
+    as ``_sqrtc``; numbers as floats (see :func:`fold_numbers`, applied before printing)."""
+
+    def __init__(self, settings=None):
+        settings = dict(settings or {})
+        settings["user_functions"] = {"acos": "_acos", **settings.get("user_functions", {})}
+        super().__init__(settings)
 
     def _print_Float(self, expr):
         return repr(float(expr))
 
     def _print_Integer(self, expr):
         return str(int(expr)) if abs(expr) < INT_EXACT else repr(float(expr))
-
-    def _print_acos(self, expr):
-        return f"_acos({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, e = expr.args
@@ -103,121 +108,141 @@ def _printer():
     return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3"})
 
 
-def generate_source(derivation) -> str:
-    """Source text of the kernel module of a derivation.  Parameters stay symbolic: the kernels
-    read them at run time from the array P (in the order of ``derivation.parameters``), so one
-    compiled module serves every parameter value."""
-    if not derivation.has_limit:
-        raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
-    d = derivation
+def _collect(d):
+    """The expressions to print — drift upper triangle, every distinct A_t/B_t matrix, every c_t —
+    and, per noise group, its terms as (coefficient index, A index, T, B index) (−1: identity)."""
     m = d.m
-    pr = _printer()
-    # collect expressions: drift upper triangle, then every A_t / B_t matrix
-    exprs = []
-    for i in range(m):
-        for j in range(i, m):
-            exprs.append(d.drift[i, j])
-    mats, mat_index = [], {}
-    groups, coefs = [], []
+    exprs = [d.drift[i, j] for i in range(m) for j in range(i, m)]
+    mats, mat_index, groups, coefs = [], {}, [], []
+
+    def index(M):
+        if M is None:
+            return -1
+        key = sp.ImmutableMatrix(M)
+        if key not in mat_index:
+            mat_index[key] = len(mats)
+            mats.append(key)
+        return mat_index[key]
+
     for g in d.noise:
-        terms = []
-        for t in g.terms:
-            ia = ib = -1
-            for M, slot in ((t.A, "A"), (t.B, "B")):
-                if M is None:
-                    continue
-                key = sp.ImmutableMatrix(M)
-                if key not in mat_index:
-                    mat_index[key] = len(mats)
-                    mats.append(key)
-                if slot == "A":
-                    ia = mat_index[key]
-                else:
-                    ib = mat_index[key]
-            terms.append((len(coefs), ia, t.T, ib))
-            coefs.append(t.coef)
-        groups.append(terms)
+        groups.append([(len(coefs) + k, index(t.A), t.T, index(t.B)) for k, t in enumerate(g.terms)])
+        coefs.extend(t.coef for t in g.terms)
     for M in mats:
         exprs.extend(list(M))
     exprs.extend(coefs)
-    memo = {}
-    exprs = [fold_numbers(e, memo) for e in exprs]
-    repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("x"))
-    lines = []
-    for k, sym in enumerate(d.parameters):
-        lines.append(f"    {sym.name} = P[{k}]")
+    return exprs, len(mats), groups, len(coefs)
+
+
+def _coeff_body(d, exprs, nmats, ncoef):
+    """The body of coeffs(V, P, b, mats, cf): numbers folded, common subexpressions shared."""
+    m, pr, memo = d.m, _printer(), {}
+    repl, reduced = sp.cse([fold_numbers(e, memo) for e in exprs], symbols=sp.numbered_symbols("x"))
+    lines = [f"    {sym.name} = P[{k}]" for k, sym in enumerate(d.parameters)]
+    lines += [f"    V_{i}_{j} = V[{i}, {j}]" for i in range(m) for j in range(i, m)]
+    lines += [f"    {s} = {pr.doprint(e)}" for s, e in repl]
+    values = iter(reduced)
     for i in range(m):
         for j in range(i, m):
-            lines.append(f"    V_{i}_{j} = V[{i}, {j}]")
-    for s, e in repl:
-        lines.append(f"    {s} = {pr.doprint(e)}")
-    k = 0
-    for i in range(m):
-        for j in range(i, m):
-            code = pr.doprint(reduced[k])
-            lines.append(f"    b[{i}, {j}] = {code}")
+            lines.append(f"    b[{i}, {j}] = {pr.doprint(next(values))}")
             if i != j:
                 lines.append(f"    b[{j}, {i}] = b[{i}, {j}]")
-            k += 1
-    for q in range(len(mats)):
-        for i in range(m):
-            for j in range(m):
-                lines.append(f"    mats[{q}, {i}, {j}] = {pr.doprint(reduced[k])}")
-                k += 1
-    for q in range(len(coefs)):
-        lines.append(f"    cf[{q}] = {pr.doprint(reduced[k])}")
-        k += 1
-    coeff_body = "\n".join(lines) if lines else "    pass"
-    # noise body.  A group {c·A Ẑ B, c·Bᵀ Ẑᵀ Aᵀ} is M + Mᵀ with M = c·A Ẑ B; the Wishart group
-    # c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with S = (Z + Zᵀ)/√2 symmetric, drawn directly (S_ii = √2 z_ii,
-    # S_ij = z_ij for i < j: m(m+1)/2 normals) — the flag SYM[g] tells the integrator.
+    for q in range(nmats):
+        lines += [f"    mats[{q}, {i}, {j}] = {pr.doprint(next(values))}" for i in range(m) for j in range(m)]
+    lines += [f"    cf[{q}] = {pr.doprint(next(values))}" for q in range(ncoef)]
+    return "\n".join(lines) or "    pass"
+
+
+def _transpose_pair(g):
+    """{c·A Ẑ B, c·Bᵀ Ẑᵀ Aᵀ}: the group is M + Mᵀ with M = c·A Ẑ B."""
     def tr(M):
         return None if M is None else sp.ImmutableMatrix(M.T)
 
-    nl, sym = [], []
+    t0, t1 = g.terms if len(g.terms) == 2 else (None, None)
+    return (t0 is not None and t0.T != t1.T and sp.simplify(t0.coef - t1.coef) == 0
+            and tr(t0.B) == t1.A and tr(t0.A) == t1.B)
+
+
+def _product(ia, src, ib, dest, tmp="t1"):
+    """Lines computing dest = A·src·B (a missing matrix is the identity)."""
+    if ia >= 0 and ib >= 0:
+        return [f"    _mm(mats[{ia}], {src}, {tmp})", f"    _mm({tmp}, mats[{ib}], {dest})"]
+    if ia >= 0:
+        return [f"    _mm(mats[{ia}], {src}, {dest})"]
+    if ib >= 0:
+        return [f"    _mm({src}, mats[{ib}], {dest})"]
+    return [f"    {dest}[:, :] = {src}"]
+
+
+def _noise_body(d, groups):
+    """The body of noise(...) and the SYM flags.  The Wishart group c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with
+    S = (Z + Zᵀ)/√2 symmetric is drawn directly (S_ii = √2 z_ii, S_ij = z_ij for i < j: m(m+1)/2
+    normals); other transpose pairs are M + Mᵀ; anything else term by term."""
+    lines, sym = [], []
     for gi, (g, terms) in enumerate(zip(d.noise, groups)):
-        pair = (len(g.terms) == 2 and g.terms[0].T != g.terms[1].T
-                and sp.simplify(g.terms[0].coef - g.terms[1].coef) == 0
-                and tr(g.terms[0].B) == g.terms[1].A and tr(g.terms[0].A) == g.terms[1].B)
-        if pair and g.terms[0].A is None and g.terms[0].B is None:
-            sym.append(True)
-            nl.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
+        pair = _transpose_pair(g)
+        sym.append(bool(pair and g.terms[0].A is None and g.terms[0].B is None))
+        if sym[-1]:
+            lines.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
             continue
-        sym.append(False)
-        nl.append(f"    _lzl(L, Z[{gi}], t1, zh)")
+        lines.append(f"    _lzl(L, Z[{gi}], t1, zh)")
         if pair:
             c, ia, T, ib = terms[0] if terms[0][2] == 0 else terms[1]
-            if ia >= 0 and ib >= 0:
-                nl.append(f"    _mm(mats[{ia}], zh, t1)")
-                nl.append(f"    _mm(t1, mats[{ib}], t2)")
-            elif ia >= 0:
-                nl.append(f"    _mm(mats[{ia}], zh, t2)")
-            elif ib >= 0:
-                nl.append(f"    _mm(zh, mats[{ib}], t2)")
-            else:
-                nl.append("    t2[:, :] = zh")
-            nl.append(f"    _sym_acc(t2, cf[{c}], out)")
+            lines += _product(ia, "zh", ib, "t2") + [f"    _sym_acc(t2, cf[{c}], out)"]
             continue
         for c, ia, T, ib in terms:
             src = "zh"
             if T:
-                nl.append("    _transpose(zh, t2)")
+                lines.append("    _transpose(zh, t2)")
                 src = "t2"
             if ia >= 0 and ib >= 0:
-                nl.append(f"    _mm(mats[{ia}], {src}, t1)")
-                nl.append(f"    _mm_acc(t1, mats[{ib}], cf[{c}], out)")
-            elif ia >= 0:
-                nl.append(f"    _mm_acc(mats[{ia}], {src}, cf[{c}], out)")
-            elif ib >= 0:
-                nl.append(f"    _mm_acc({src}, mats[{ib}], cf[{c}], out)")
+                lines += [f"    _mm(mats[{ia}], {src}, t1)", f"    _mm_acc(t1, mats[{ib}], cf[{c}], out)"]
+            elif ia >= 0 or ib >= 0:
+                left, right = (f"mats[{ia}]", src) if ia >= 0 else (src, f"mats[{ib}]")
+                lines.append(f"    _mm_acc({left}, {right}, cf[{c}], out)")
             else:
-                nl.append(f"    _acc({src}, cf[{c}], out)")
-    noise_body = "\n".join(nl) if nl else "    pass"
-    body = template.render(m=m, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), coeff_body=coeff_body,
-                           noise_body=noise_body, desc=(d.name or d.block).replace("\n", " ")[:200],
-                           sym=tuple(sym) if sym else (False,), ncoef=max(len(coefs), 1),
-                           params=tuple(x.name for x in d.parameters))
-    return body
+                lines.append(f"    _acc({src}, cf[{c}], out)")
+    return "\n".join(lines) or "    pass", tuple(sym) or (False,)
+
+
+GENERATED = '''
+
+# ---- generated for: {desc} ----
+M = {m}
+NGROUPS = {ngroups}
+NMATS = {nmats}
+NCOEF = {ncoef}
+PARAMS = {params!r}  # names of the run-time parameters, in the order of P
+SYM = {sym!r}  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
+DESCRIPTION = {desc!r}
+
+
+@njit(cache=True, error_model="numpy")
+def coeffs(V, P, b, mats, cf):
+{coeff_body}
+
+
+@njit(cache=True, error_model="numpy")
+def noise(V, L, Z, mats, cf, t1, t2, zh, out):
+    """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
+    out[:, :] = 0.0
+{noise_body}
+'''
+
+
+def generate_source(derivation) -> str:
+    """Source text of the kernel module of a derivation: the source of :mod:`.kernels` followed by the
+    derivation's constants, ``coeffs`` and ``noise``.  Parameters stay symbolic: the kernels read them
+    at run time from the array P (in the order of ``derivation.parameters``), so one compiled module
+    serves every parameter value."""
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
+    d = derivation
+    exprs, nmats, groups, ncoef = _collect(d)
+    noise_body, sym = _noise_body(d, groups)
+    part = GENERATED.format(desc=(d.name or d.block).replace("\n", " ")[:200], m=d.m, ngroups=max(len(groups), 1),
+                            nmats=max(nmats, 1), ncoef=max(ncoef, 1), params=tuple(x.name for x in d.parameters),
+                            sym=sym, coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body)
+    return Path(kernels.__file__).read_text() + part
 
 
 def _verify(path: Path) -> bool:
@@ -233,7 +258,7 @@ def _verify(path: Path) -> bool:
 
 
 def derivation_hash(derivation) -> str:
-    """Content address of a derivation's kernels: the sources of numerics/ (generator and template)
+    """Content address of a derivation's kernels: the sources of numerics/ (generator and kernels)
     and the derivation's own key (a hash of block, m and the derive/ sources, set by ``derive``) or,
     without one, its pickled expressions.  Parameters are run-time inputs, not part of the key."""
     ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()

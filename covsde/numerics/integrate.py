@@ -20,9 +20,9 @@ import numpy as np
 
 from ..common import checks, limits
 from ..common.errors import CovsdeInputError
+from ..common.stats import features, quantiles
 from .codegen import load_module, param_vector
 
-LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 SCHEMES = {"em": 0, "psd": 1}
 
 
@@ -103,16 +103,12 @@ class SimResult:
 
 
 def summarize(VT):
-    m = VT.shape[-1] if VT.ndim == 3 else 0
+    """Quantiles (LEVELS) of ρ^{αβ} and log V^{αα} and the mean of a sample VT (paths, m, m)."""
     out = {"quantiles": {}, "mean": None}
     if len(VT) == 0:
         return out
-    d = np.sqrt(np.einsum("pii->pi", VT))
-    for a in range(m):
-        for b in range(a + 1, m):
-            out["quantiles"][f"rho_{a}_{b}"] = np.quantile(VT[:, a, b] / (d[:, a] * d[:, b]), LEVELS).tolist()
-    for a in range(m):
-        out["quantiles"][f"logV_{a}_{a}"] = np.quantile(np.log(VT[:, a, a]), LEVELS).tolist()
+    names, F = features(VT)
+    out["quantiles"] = {nm: quantiles(F[:, j]) for j, nm in enumerate(names)}
     out["mean"] = VT.mean(0).tolist()
     return out
 
@@ -143,7 +139,7 @@ def _save_times(save_at, T):
 def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", params=None, threshold=1e6,
              save_at=None, chunk=64, progress=None, drift_only=False, drift_scale=1.0, diffusion_scale=1.0,
              max_memory=None):
-    """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.template` for the schemes).
+    """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.kernels` for the schemes).
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
     ``progress``: None → a bar on stderr if stderr is a TTY and the run takes more than a second.

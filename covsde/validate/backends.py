@@ -23,6 +23,7 @@ import torch
 
 from ..common.errors import CovsdeInputError
 from ..common.expr import to_float
+from ..derive.ops import Ops
 
 
 @functools.lru_cache(maxsize=4096)
@@ -38,8 +39,9 @@ def _f(x, name="parameter"):
     return _float_of(x, name)
 
 
-class TorchOps:
-    symbolic = False
+class TorchOps(Ops):
+    """The tensor interpreters of the block contract (:class:`~covsde.derive.ops.Ops`) on a batch of
+    B networks, x of shape (B, m, n'): real weights (``mode="weights"``) or the exact sampler."""
 
     def __init__(self, n: int, m: int, batch: int, *, mode="exact", n_k=None, dtype=torch.float64,
                  device="cpu", generator: torch.Generator | None = None, record=False):

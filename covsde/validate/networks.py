@@ -155,12 +155,3 @@ def throughput(block, V0, n, depth, samples, backend, device=None, dtype=torch.f
     if default_device(device) == "cuda":
         torch.cuda.synchronize()
     return samples * depth / (time.perf_counter() - t0)
-
-
-def mean_correlation(Vrec):
-    """Mean off-diagonal correlation ρ̄ per recorded layer: Vrec (samples, L, m, m) → (L,)."""
-    d = np.sqrt(np.einsum("slii->sli", Vrec))
-    R = Vrec / (d[..., :, None] * d[..., None, :])
-    m = Vrec.shape[-1]
-    iu = np.triu_indices(m, 1)
-    return R[..., iu[0], iu[1]].mean(axis=(0, 2)) if m > 1 else np.ones(Vrec.shape[1])

@@ -11,23 +11,9 @@ Features of a sample of covariances V ∈ R^{m×m}: ρ^{αβ} (α < β) and log 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as st
+from scipy import stats as sps
 
-
-def features(V):
-    """(names, array (N, k)) of ρ^{αβ} (α<β) and log V^{αα}."""
-    V = np.asarray(V)
-    m = V.shape[-1]
-    d = np.sqrt(np.einsum("pii->pi", V))
-    cols, names = [], []
-    for a in range(m):
-        for b in range(a + 1, m):
-            cols.append(V[:, a, b] / (d[:, a] * d[:, b]))
-            names.append(f"rho_{a}_{b}")
-    for a in range(m):
-        cols.append(np.log(V[:, a, a]))
-        names.append(f"logV_{a}_{a}")
-    return names, np.stack(cols, axis=1)
+from ..common.stats import features
 
 
 def holm(pvalues):
@@ -83,7 +69,7 @@ def law_test(V_net, V_sde, alpha=0.01, seed=0, permutations=199):
     _, B = features(V_sde)
     ks = {}
     for j, nm in enumerate(names):
-        r = st.ks_2samp(A[:, j], B[:, j])
+        r = sps.ks_2samp(A[:, j], B[:, j])
         ks[nm] = {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
     e_stat, e_p = energy_test(A, B, permutations=permutations, seed=seed)
     pvals = [ks[nm]["pvalue"] for nm in names] + [e_p]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -114,89 +115,135 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
             "device": default_device(device), "sde_paths": sde_paths, "dt": dt}
 
 
+@dataclass
+class _Run:
+    """The checked arguments of one validation, shared by its phases."""
+
+    block: object
+    derivation: object
+    V0: np.ndarray
+    T: float
+    widths: list
+    samples: int
+    seed: int
+    alpha: float
+    device: str
+    dtype: str
+    backend: str
+    sde_paths: int
+    dt: float
+    values: dict | None
+    progress: bool
+
+
+def _timed(timings, key, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    timings[key] = time.perf_counter() - t0
+    return out
+
+
+def _sde_reference(run):
+    """SDE paths at T: (terminal V of the surviving paths, counts)."""
+    return sde_sample(run.derivation, run.V0, run.T, run.sde_paths, run.seed + 1, run.dt, values=run.values)
+
+
+def _law_tests(run, V_sde, timings):
+    """Networks at every width against the SDE sample: (tests, quantiles, terminal V per width)."""
+    import torch
+
+    tests, quants, nets = {}, {}, {}
+    for n in run.widths:
+        depth = max(1, int(round(run.T * n)))
+        Vn, bad = _timed(timings, f"networks_{n}", lambda: run_networks(
+            run.block, run.V0, n, depth, run.samples, backend=run.backend, seed=run.seed + 1000 * n,
+            device=run.device, dtype=getattr(torch, run.dtype), progress=run.progress, desc=f"n={n} d={depth}"))
+        good = Vn[:, -1][~bad]
+        nets[n] = good
+        res = law_test(good, V_sde, alpha=run.alpha / 2, seed=run.seed)
+        res.update({"depth": depth, "bad_networks": int(bad.sum())})
+        tests[str(n)] = res
+        quants[str(n)] = summarize(good)["quantiles"]
+    return tests, quants, nets
+
+
+def _convergence(widths, tests):
+    disc = [tests[str(n)]["discrepancy"] for n in widths]
+    rate = float(np.polyfit(np.log(widths), np.log(disc), 1)[0]) if len(widths) > 1 else None
+    return {"widths": widths, "discrepancy": disc, "rate": rate,
+            "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0])}
+
+
+def _one_step(run, onestep_samples):
+    """One-step moments at V0 and the width of onestep_width: (moments, b(V0), Σ(V0), comparison).
+    Sequential: rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
+    (only at the default sample size: an explicit onestep_samples is used as given)."""
+    b0, S0 = run.derivation.numeric(run.V0, run.values)
+    nos = int(onestep_samples or min(40000, max(10000, 20 * run.samples)))
+    target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
+    mom = one_step_moments(run.block, run.V0, n=onestep_width(run.widths), samples=nos, seed=run.seed + 3, n_k=256,
+                           device=run.device, target_se=target, max_samples=4 * nos)
+    return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS)
+
+
+def _rejects(run, main, mom, b0, S0, kind, scale, seed):
+    """Does the combined procedure reject the SDE with this coefficient scaled?"""
+    kw = {"drift_scale": scale} if kind == "drift" else {"diffusion_scale": max(scale, 0.0)}
+    Vp, _ = sde_sample(run.derivation, run.V0, run.T, run.sde_paths, seed, run.dt, values=run.values, **kw)
+    scaled = compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
+                             S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0), alpha=run.alpha / 2,
+                             bias=ONESTEP_BIAS)
+    return law_test(main, Vp, alpha=run.alpha / 2, seed=run.seed)["reject"] or not _ok(scaled, kind)
+
+
+def _power_search(run, main, mom, b0, S0, grid):
+    """The smallest δ on the grid at which both 1 ± δ scalings of each coefficient are rejected."""
+    power = {"drift": None, "diffusion": None, "grid": list(grid), "rejections": {}}
+    for kind in ("drift", "diffusion"):
+        for k, delta in enumerate(grid):
+            rej = [_rejects(run, main, mom, b0, S0, kind, 1 + sign * delta, run.seed + 7 + 13 * k + (sign > 0))
+                   for sign in (+1, -1)]
+            power["rejections"][f"{kind}x{1 + delta:.2f}"] = rej[0]
+            power["rejections"][f"{kind}x{1 - delta:.2f}"] = rej[1]
+            if all(rej):
+                power[kind] = delta
+                break
+    return power
+
+
 def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, dtype="float64",
              seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
              variant="", params=None, onestep_samples=None, values=None, max_memory=None):
     """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
-    must then have numbers); returns (report, samples): the report is a JSON-ready dict (see the module
-    docstring), samples = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
+    must then have numbers); returns (report, draws): the report is a JSON-ready dict (see the module
+    docstring), draws = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
 
     ``device``: "cpu", "cuda" or None (CUDA when available); ``dtype``: "float64" (default) or
     "float32" (the fast option on a GPU) for the network runs — the one-step moments always use
     float64, since they resolve O(1/n) changes of V."""
-    import torch
-
     t_start = time.perf_counter()
     req = check_request(block, derivation, V0, T, widths, samples=samples, backend=backend, device=device,
                         dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt,
                         onestep_samples=onestep_samples, values=values, max_memory=max_memory)
-    V0, T, widths, samples, seed, alpha, device = (req[k] for k in ("V0", "T", "widths", "samples", "seed", "alpha",
-                                                                     "device"))
-    sde_paths, dt = req["sde_paths"], req["dt"]
+    run = _Run(block, derivation, req["V0"], req["T"], req["widths"], req["samples"], req["seed"], req["alpha"],
+               req["device"], dtype, backend, req["sde_paths"], req["dt"], values, progress)
     timings = {}
-    t0 = time.perf_counter()
-    V_sde, counts = sde_sample(derivation, V0, T, sde_paths, seed + 1, dt, values=values)
-    timings["sde"] = time.perf_counter() - t0
-    report = {"variant": variant, "m": int(V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
-              "V0": V0.tolist(), "T": T, "widths": widths, "samples": samples, "backend": backend,
-              "device": device, "dtype": dtype, "seed": seed, "alpha": alpha,
-              "sde": {"paths": sde_paths, "dt": dt, "scheme": "psd", **counts},
-              "tests": {}, "quantiles": {"sde": summarize(V_sde)["quantiles"]}}
-    nets = {}
-    for n in widths:
-        depth = max(1, int(round(T * n)))
-        t0 = time.perf_counter()
-        Vn, bad = run_networks(block, V0, n, depth, samples, backend=backend, seed=seed + 1000 * n, device=device,
-                               dtype=getattr(torch, dtype), progress=progress, desc=f"n={n} d={depth}")
-        timings[f"networks_{n}"] = time.perf_counter() - t0
-        good = Vn[:, -1][~bad]
-        nets[n] = good
-        res = law_test(good, V_sde, alpha=alpha / 2, seed=seed)
-        res.update({"depth": depth, "bad_networks": int(bad.sum())})
-        report["tests"][str(n)] = res
-        report["quantiles"][str(n)] = summarize(good)["quantiles"]
-    disc = [report["tests"][str(n)]["discrepancy"] for n in widths]
-    rate = float(np.polyfit(np.log(widths), np.log(disc), 1)[0]) if len(widths) > 1 else None
-    report["convergence"] = {"widths": widths, "discrepancy": disc, "rate": rate,
-                             "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0])}
-    main = nets[widths[-1]]
-    # one-step moments at V0, largest width
-    t0 = time.perf_counter()
-    b0, S0 = derivation.numeric(V0, values)
-    nos = int(onestep_samples or min(40000, max(10000, 20 * samples)))
-    n_os = onestep_width(widths)
-    # sequential: add rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
-    # (only when the sample size is the default: an explicit onestep_samples is used as given)
-    target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
-    mom = one_step_moments(block, V0, n=n_os, samples=nos, seed=seed + 3, n_k=256, device=device, target_se=target,
-                           max_samples=4 * nos)
-    os_res = compare_moments(mom, b0, S0, alpha=alpha / 2, bias=ONESTEP_BIAS)
-    report["onestep"] = {**os_res.to_dict(), "V": V0.tolist()}
-    timings["onestep"] = time.perf_counter() - t0
+    V_sde, counts = _timed(timings, "sde", _sde_reference, run)
+    report = {"variant": variant, "m": int(run.V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
+              "V0": run.V0.tolist(), "T": run.T, "widths": run.widths, "samples": run.samples, "backend": backend,
+              "device": run.device, "dtype": dtype, "seed": run.seed, "alpha": run.alpha,
+              "sde": {"paths": run.sde_paths, "dt": run.dt, "scheme": "psd", **counts}}
+    tests, quants, nets = _law_tests(run, V_sde, timings)
+    report.update({"tests": tests, "quantiles": {"sde": summarize(V_sde)["quantiles"], **quants},
+                   "convergence": _convergence(run.widths, tests)})
+    mom, b0, S0, os_res = _timed(timings, "onestep", _one_step, run, onestep_samples)
+    report["onestep"] = {**os_res.to_dict(), "V": run.V0.tolist()}
     report["power"] = {"drift": None, "diffusion": None, "grid": list(power_grid), "rejections": {}}
     if power:
-        t0 = time.perf_counter()
-        for kind in ("drift", "diffusion"):
-            for k, delta in enumerate(power_grid):
-                rej = []
-                for sign in (+1, -1):
-                    scale = 1 + sign * delta
-                    kw = {"drift_scale": scale} if kind == "drift" else {"diffusion_scale": max(scale, 0.0)}
-                    Vp, _ = sde_sample(derivation, V0, T, sde_paths, seed + 7 + 13 * k + (sign > 0), dt, values=values,
-                                       **kw)
-                    rej.append(law_test(main, Vp, alpha=alpha / 2, seed=seed)["reject"]
-                               or not _ok(compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
-                                                          S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0),
-                                                          alpha=alpha / 2, bias=ONESTEP_BIAS), kind))
-                report["power"]["rejections"][f"{kind}x{1 + delta:.2f}"] = rej[0]
-                report["power"]["rejections"][f"{kind}x{1 - delta:.2f}"] = rej[1]
-                if all(rej):
-                    report["power"][kind] = delta
-                    break
-        timings["power"] = time.perf_counter() - t0
-    top = report["tests"][str(widths[-1])]
+        report["power"] = _timed(timings, "power", _power_search, run, nets[run.widths[-1]], mom, b0, S0, power_grid)
+    top = tests[str(run.widths[-1])]
     report["verdict"] = "fail" if (top["reject"] or not os_res.ok) else "pass"
-    report["smallest_p"] = min(t["min_holm_p"] for t in report["tests"].values())
+    report["smallest_p"] = min(t["min_holm_p"] for t in tests.values())
     timings["total"] = time.perf_counter() - t_start
     report["timings"] = timings
     report["versions"] = _versions()
@@ -212,7 +259,7 @@ def plot_report(report, samples, files):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .stats import features
+    from ..common.stats import features
 
     names, F_sde = features(samples["sde"])
     widths = report["widths"]

@@ -3,12 +3,10 @@ import functools
 import itertools
 
 import numpy as np
-import pytest
-import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from covsde.derive import derive, param
+from covsde.derive import derive
 from covsde.derive.variants import build
 from covsde.validate.strategies import psd_matrices
 

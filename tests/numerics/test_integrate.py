@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given, settings
-from scipy import integrate, stats
+from scipy import stats
 
 from covsde.derive import derive
 from covsde.derive.errors import CovsdeInputError

@@ -2,7 +2,6 @@
 
 Seeds are fixed; sample sizes are stated in each test."""
 import json
-import math
 import subprocess
 import sys
 

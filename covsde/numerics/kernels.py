@@ -1,35 +1,39 @@
-"""Template of a generated kernel module (filled in by :mod:`.codegen`).
+"""The integrator kernels, as ordinary Python (Numba-compiled): everything of a generated module
+except the derivation's own coefficients.
+
+A generated module (:mod:`.codegen`) is this file's source followed by the derivation-specific part:
+the constants ``M, NGROUPS, NMATS, NCOEF, PARAMS, SYM, DESCRIPTION`` and the two functions
+
+* ``coeffs(V, P, b, mats, cf)``: the drift b(V), the matrices A_t(V), B_t(V) and coefficients c_t of the
+  structured noise (P: the run-time parameter values, in the order of PARAMS);
+* ``noise(V, L, Z, mats, cf, t1, t2, zh, out)``: out = Σ_g Σ_t c_t A_t (L Z_g Lᵀ)^{(T_t)} B_t.
+
+Those later definitions replace the placeholders at the end of this file (Numba resolves global names
+when it compiles, so the loops below call the generated ones).  Imported on its own, this module
+integrates the trivial SDE dV = 0 (useful for reading, linting and testing the loops).
 
 Schemes, for dV = b dt + N √dt with N the structured noise:
 
-* ``em`` (Euler–Maruyama):  V' = V + b dt + N √dt.
-* ``psd`` (congruence step, the default):  with D = b dt + N √dt − ¼ dt N V⁻¹ N and
+* ``em`` (Euler–Maruyama, scheme 0):  V' = V + b dt + N √dt.
+* ``psd`` (congruence step, scheme 1, the default):  with D = b dt + N √dt − ¼ dt N V⁻¹ N and
   H = ½ D V⁻¹,   V' = (I + H) V (I + H)ᵀ = V + D + ¼ D V⁻¹ D, computed as the Gram matrix
   F Fᵀ, F = L + ½ (L⁻¹ D)ᵀ (L = chol V).
   V' is a congruence of V, so it is positive semidefinite whatever the step; pathwise
   V' = V + b dt + N √dt + O(dt^{3/2}) with odd O(dt^{3/2}) terms, so the weak order is EM's.
 
 Parameter values whose coefficients at V0 are not finite mark every path with status 3 and run
-nothing (the caller refuses them).  Stopping: a path whose V is not finite or has max|V| > threshold is *exploded*; one whose Cholesky
-factorisation fails (V left the positive-definite cone) *left_psd*.  Both are stopped, counted and
-timed, and keep their last valid V.  ``bscale`` multiplies the drift and ``nscale`` the noise
-(Σ × nscale²) at run time, for power analyses.  Paths run in fixed chunks of CHUNK, each chunk seeded from
-its own ``np.random.Generator`` (spawned from the user's seed by SeedSequence), so results do not
-depend on the number of threads.
+nothing (the caller refuses them).  Stopping: a path whose V is not finite or has max|V| > threshold
+is *exploded* (status 1); one whose Cholesky factorisation fails (V left the positive-definite cone)
+*left_psd* (status 2).  Both are stopped, counted and timed, and keep their last valid V.  ``bscale``
+multiplies the drift and ``nscale`` the noise (Σ × nscale²) at run time, for power analyses.  Paths
+run in fixed chunks, each chunk seeded from its own ``np.random.Generator`` (spawned from the user's
+seed by SeedSequence), so results do not depend on the number of threads.  Arithmetic follows NumPy's
+error model (a division by zero gives inf/NaN, counted as a failure, never an exception).
 """
-
-MODULE = r'''
 import math
+
 import numpy as np
 from numba import njit, prange
-
-M = @@M@@
-NGROUPS = @@NGROUPS@@
-NMATS = @@NMATS@@
-NCOEF = @@NCOEF@@
-PARAMS = @@PARAMS@@  # names of the run-time parameters, in the order of P
-SYM = @@SYM@@  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
-DESCRIPTION = """@@DESC@@"""
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -44,11 +48,6 @@ def _acos(x):
     elif x < -1.0:
         x = -1.0
     return math.atan2(math.sqrt(1.0 - x * x), x)
-
-
-@njit(cache=True, error_model="numpy")
-def coeffs(V, P, b, mats, cf):
-@@COEFF_BODY@@
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -142,13 +141,6 @@ def _lsl_sym_acc(L, Z, t, c, out):
                 out[j, i] += c * s
 
 
-@njit(cache=True, error_model="numpy")
-def noise(V, L, Z, mats, cf, t1, t2, zh, out):
-    """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
-    out[:, :] = 0.0
-@@NOISE_BODY@@
-
-
 @njit(cache=True, error_model="numpy", inline="always")
 def _chol(V, L):
     """Lower Cholesky factor; returns False if V is not (numerically) positive definite."""
@@ -183,18 +175,78 @@ def _trsm(L, B, out):
             out[i, c] = s / L[i, i]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _draw(rng, Z, m):
+    """Standard normals for every noise group (the upper triangle only for a SYM group)."""
+    for g in range(NGROUPS):
+        for i in range(m):
+            for j in range(i if SYM[g] else 0, m):
+                Z[g, i, j] = rng.standard_normal()
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _em_step(V, b, N, dtb, sq, Vn):
+    m = V.shape[0]
+    for i in range(m):
+        for j in range(m):
+            Vn[i, j] = V[i, j] + dtb * b[i, j] + sq * N[i, j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn):
+    """D = b dt + N √dt − ¼ dt N V⁻¹ N;  V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ
+    (= (I + H) V (I + H)ᵀ, H = ½ D V⁻¹: a Gram matrix, PSD also in floating point)."""
+    m = L.shape[0]
+    _trsm(L, N, W)  # W = L⁻¹ N, so N V⁻¹ N = Wᵀ W
+    for i in range(m):
+        for j in range(i, m):
+            s = 0.0
+            for q in range(m):
+                s += W[q, i] * W[q, j]
+            x = dtb * b[i, j] + sq * N[i, j] - 0.25 * dt * nscale * nscale * s
+            D[i, j] = x
+            D[j, i] = x
+    _trsm(L, D, W)  # W = L⁻¹ D
+    for i in range(m):
+        for j in range(m):
+            H[i, j] = L[i, j] + 0.5 * W[j, i]
+    for i in range(m):
+        for j in range(i, m):
+            s = 0.0
+            for q in range(m):
+                s += H[i, q] * H[j, q]
+            Vn[i, j] = s
+            Vn[j, i] = s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _accept(Vn, threshold):
+    """Symmetrise Vn; is it finite with max|V| ≤ threshold?"""
+    m = Vn.shape[0]
+    for i in range(m):
+        for j in range(i + 1, m):
+            a = 0.5 * (Vn[i, j] + Vn[j, i])
+            Vn[i, j] = a
+            Vn[j, i] = a
+    big = 0.0
+    finite = True
+    for i in range(m):
+        for j in range(m):
+            x = Vn[i, j]
+            if not math.isfinite(x):
+                finite = False
+            elif abs(x) > big:
+                big = abs(x)
+    return finite and not big > threshold
+
+
 @njit(cache=True, error_model="numpy")
 def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale):
     m = V0.shape[0]
-    npaths = Vout.shape[1]
     V = np.empty((m, m))
     Vn = np.empty((m, m))
-    L = np.zeros((m, m))
     b = np.empty((m, m))
-    mats = np.zeros((NMATS, m, m))
-    cf = np.zeros(NCOEF)
-    Z = np.empty((NGROUPS, m, m))
     N = np.empty((m, m))
     D = np.empty((m, m))
     W = np.empty((m, m))
@@ -202,9 +254,13 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
     t1 = np.empty((m, m))
     t2 = np.empty((m, m))
     zh = np.empty((m, m))
+    L = np.zeros((m, m))
+    mats = np.zeros((NMATS, m, m))
+    cf = np.zeros(NCOEF)
+    Z = np.empty((NGROUPS, m, m))
     sq = math.sqrt(dt) * nscale
     dtb = dt * bscale
-    for p in range(npaths):
+    for p in range(Vout.shape[1]):
         V[:, :] = V0
         st = 0
         k = 0
@@ -221,56 +277,16 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
                 if drift_only:
                     N[:, :] = 0.0
                 else:
-                    for g in range(NGROUPS):
-                        for i in range(m):
-                            for j in range(i if SYM[g] else 0, m):
-                                Z[g, i, j] = rng.standard_normal()
+                    _draw(rng, Z, m)
                     noise(V, L, Z, mats, cf, t1, t2, zh, N)
                 if scheme == 0:
-                    for i in range(m):
-                        for j in range(m):
-                            Vn[i, j] = V[i, j] + dtb * b[i, j] + sq * N[i, j]
+                    _em_step(V, b, N, dtb, sq, Vn)
                 else:
-                    # D = b dt + N √dt − ¼ dt N V⁻¹ N ;  V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ
-                    # (= (I + H) V (I + H)ᵀ, H = ½ D V⁻¹: a Gram matrix, PSD also in floating point)
-                    _trsm(L, N, W)  # W = L⁻¹ N, so N V⁻¹ N = Wᵀ W
-                    for i in range(m):
-                        for j in range(i, m):
-                            s = 0.0
-                            for q in range(m):
-                                s += W[q, i] * W[q, j]
-                            x = dtb * b[i, j] + sq * N[i, j] - 0.25 * dt * nscale * nscale * s
-                            D[i, j] = x
-                            D[j, i] = x
-                    _trsm(L, D, W)  # W = L⁻¹ D
-                    for i in range(m):
-                        for j in range(m):
-                            H[i, j] = L[i, j] + 0.5 * W[j, i]
-                    for i in range(m):
-                        for j in range(i, m):
-                            s = 0.0
-                            for q in range(m):
-                                s += H[i, q] * H[j, q]
-                            Vn[i, j] = s
-                            Vn[j, i] = s
-                for i in range(m):
-                    for j in range(i + 1, m):
-                        a = 0.5 * (Vn[i, j] + Vn[j, i])
-                        Vn[i, j] = a
-                        Vn[j, i] = a
-                big = 0.0
-                finite = True
-                for i in range(m):
-                    for j in range(m):
-                        x = Vn[i, j]
-                        if not math.isfinite(x):
-                            finite = False
-                        elif abs(x) > big:
-                            big = abs(x)
-                if not finite or big > threshold:
-                    st = 1
-                else:
+                    _psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn)
+                if _accept(Vn, threshold):
                     V[:, :] = Vn
+                else:
+                    st = 1
             if st != 0:
                 status[p] = st
                 tdeath[p] = step * dt
@@ -309,10 +325,23 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
 @njit(cache=True, error_model="numpy")
 def drift_vec(V, P, b, mats, cf):
     coeffs(V, P, b, mats, cf)
-'''
 
 
-def render(m, ngroups, nmats, coeff_body, noise_body, desc, sym=(False,), ncoef=1, params=()):
-    return (MODULE.replace("@@M@@", str(m)).replace("@@NCOEF@@", str(ncoef)).replace("@@PARAMS@@", repr(params)).replace("@@SYM@@", repr(tuple(sym))).replace("@@NGROUPS@@", str(ngroups)).replace("@@NMATS@@", str(nmats))
-            .replace("@@COEFF_BODY@@", coeff_body).replace("@@NOISE_BODY@@", noise_body)
-            .replace("@@DESC@@", desc.replace('"', "'")))
+# ---- placeholders: a generated module redefines everything below for its derivation ----------------
+M = 1
+NGROUPS = 1
+NMATS = 1
+NCOEF = 1
+PARAMS = ()
+SYM = (False,)
+DESCRIPTION = "placeholder: dV = 0"
+
+
+@njit(cache=True, error_model="numpy")
+def coeffs(V, P, b, mats, cf):
+    b[:, :] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def noise(V, L, Z, mats, cf, t1, t2, zh, out):
+    out[:, :] = 0.0
