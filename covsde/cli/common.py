@@ -16,6 +16,19 @@ class UsageError(CovsdeInputError):
     """Malformed command-line usage (exit code 2)."""
 
 
+def add_variant_arguments(p, initial=False):
+    """VARIANT [--m M] [--set NAME=VALUE ...], and with ``initial`` --V0 JSON --T T (simulate, validate)."""
+    p.add_argument("variant")
+    p.add_argument("--m", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    if initial:
+        p.add_argument("--V0", required=True)
+        p.add_argument("--T", required=True)
+
+
+MAX_MEMORY_HELP = "memory limit, e.g. 16G (default: half the machine's memory, at most 8G; or COVSDE_MAX_MEMORY)"
+
+
 def parse_sets(items) -> dict:
     """--set NAME=VALUE (repeatable) → {NAME: VALUE text}."""
     out = {}

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 
-from .common import parse_m, parse_sets
+from .common import add_variant_arguments, parse_m, parse_sets
 
 HELP = "derive drift and diffusion"
 
 
 def add_arguments(p):
-    p.add_argument("variant")
-    p.add_argument("--m", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    add_variant_arguments(p)
     p.add_argument("--format", choices=["text", "latex", "json"], default="text")
     p.add_argument("--no-cache", action="store_true")
 

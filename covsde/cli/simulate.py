@@ -8,17 +8,13 @@ import os
 
 import numpy as np
 
-from .common import integer, number, out_file, setup_variant
+from .common import MAX_MEMORY_HELP, add_variant_arguments, integer, number, out_file, setup_variant
 
 HELP = "integrate the SDE for many paths"
 
 
 def add_arguments(p):
-    p.add_argument("variant")
-    p.add_argument("--m", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--V0", required=True)
-    p.add_argument("--T", required=True)
+    add_variant_arguments(p, initial=True)
     p.add_argument("--dt", default="0.01")
     p.add_argument("--paths", default="1000")
     p.add_argument("--seed", default="0")
@@ -29,8 +25,7 @@ def add_arguments(p):
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--threshold", default=None, help="stop a path when max |V| exceeds this (default 1e6)")
-    p.add_argument("--max-memory", default=None, help="memory limit for the stored paths, e.g. 16G (default: "
-                   "half the machine's memory, at most 8G; or COVSDE_MAX_MEMORY)")
+    p.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
 
 
 def _solve(a, d, V0, T, dt, paths, seed, threshold):

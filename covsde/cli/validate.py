@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 
-from .common import UsageError, integer, number, out_folder, setup_variant
+from .common import MAX_MEMORY_HELP, add_variant_arguments, UsageError, integer, number, out_folder, setup_variant
 
 HELP = "finite networks vs the SDE"
 
 
 def add_arguments(v):
-    v.add_argument("variant")
-    v.add_argument("--m", default=None)
-    v.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    v.add_argument("--V0", required=True)
-    v.add_argument("--T", required=True)
+    add_variant_arguments(v, initial=True)
     v.add_argument("--widths", required=True)
     v.add_argument("--samples", default="1000")
     v.add_argument("--backend", choices=["torch", "exact"], default="exact")
@@ -29,8 +25,7 @@ def add_arguments(v):
     v.add_argument("--format", choices=["text", "json"], default="text")
     v.add_argument("--quiet", action="store_true")
     v.add_argument("--no-power", action="store_true", help="skip the power search (faster)")
-    v.add_argument("--max-memory", default=None, help="memory limit, e.g. 16G (default: half the machine's "
-                   "memory, at most 8G; or COVSDE_MAX_MEMORY)")
+    v.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
 
 
 def parse_widths(text):

@@ -3,7 +3,7 @@ the code or the data that produced it.
 
 * :func:`source_hash` — SHA-256 of the ``.py`` files of covsde packages (read once per process, at
   first use); a derivation's key covers ``derive/`` and ``common/``, a generated module's key
-  ``numerics/`` (its template included) on top of the derivation's.
+  ``numerics/`` (its kernels included) on top of the derivation's.
 * :func:`object_fingerprint` — SHA-256 of an object's whole state *and the code it runs*: for every
   object in the tree (a block, its branches, its activations, …) the compiled code of every method
   of every class in its MRO that is not part of covsde, Python or an installed package, the code of
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import inspect
 import marshal
 import platform
@@ -32,20 +33,24 @@ class Unfingerprintable(Exception):
     """An object whose state cannot be hashed reliably (its results are then not cached)."""
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
 @functools.lru_cache(maxsize=None)
 def source_hash(*packages: str) -> str:
-    """Hash of every .py file under covsde/<package> for each named package, with the Python and
-    library versions that can change results (SymPy, and NumPy/Numba where installed)."""
+    """Hash of every .py file under covsde/<package> for each named package, with the versions of
+    Python and of the libraries that can change results (SymPy, NumPy, Numba)."""
     h = hashlib.sha256()
     for pkg in packages:
         root = PACKAGE_ROOT / pkg
         for f in sorted(root.rglob("*.py")):
             h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
             h.update(f.read_bytes())
-    versions = [platform.python_version()]
-    for mod in ("sympy", "numpy", "numba"):
-        m = sys.modules.get(mod)
-        versions.append(f"{mod}={getattr(m, '__version__', '-')}")
+    versions = [platform.python_version()] + [f"{d}={_version(d)}" for d in ("sympy", "numpy", "numba")]
     h.update("|".join(versions).encode())
     return h.hexdigest()
 

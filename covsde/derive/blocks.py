@@ -1,9 +1,8 @@
 """Architecture blocks, each defined only by its one-step map on X ∈ R^{m×n}.
 
-A block's ``step(x, ops)`` says what one layer does, in terms of the ``ops`` backend:
-``ops.linear(x, frac)`` (x W/√n with a fresh Gaussian W ∈ R^{n×frac·n}), ``ops.act(x, φ)``
-(√c φ_s(x) element-wise), ``ops.logits(x, τ0, e)``, ``ops.softmax(S)``, ``ops.matmul(A, x)``,
-``ops.add``, ``ops.scale``, ``ops.concat``, ``ops.eye()``, ``ops.uniform()`` (= 11ᵀ/m).
+A block's ``step(x, ops)`` says what one layer does, in terms of the operations of the block
+contract :class:`covsde.derive.ops.Ops` (``linear``, ``act``, ``logits``, ``softmax``, ``matmul``,
+``add``, ``scale``, ``concat``, ``eye``, ``uniform``, ``note``; one docstring each, read there).
 The same code runs on the symbolic backend (derive/: Gram ε-series) and on the finite-network
 backends (validate/: torch tensors, or the exact-in-law sampler).  No block carries a drift or
 a diffusion: derive/ obtains them from this map.
