@@ -211,3 +211,30 @@ def to_float(value, name: str = "value") -> float:
     if abs(v.imag) > 1e-12 * max(1.0, abs(v.real)) or not math.isfinite(v.real):
         raise CovsdeInputError(f"{name}={value} is not a finite real number")
     return float(v.real)
+
+
+INT_EXACT = 2**53
+
+
+def fold_numbers(expr, memo=None):
+    """Every numeric sub-expression of ``expr`` as one Float (exponents of powers stay exact, so
+    that x**(1/2) still prints as a square root); small integers stay integers.  ``memo``: a dict
+    shared across calls on expressions with common parts."""
+    memo = {} if memo is None else memo
+    expr = sp.sympify(expr)
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if expr.is_Atom:
+        out = expr
+        if (expr.is_Number or expr.is_NumberSymbol) and not (expr.is_Integer and abs(expr) < INT_EXACT):
+            out = sp.Float(expr, 17)
+    elif expr.is_number:
+        out = sp.Float(sp.N(expr, 20), 17)
+    elif isinstance(expr, sp.Pow):
+        b, e = expr.args
+        out = sp.Pow(fold_numbers(b, memo), e if e.is_Rational and abs(e.q) < 1000 else fold_numbers(e, memo))
+    else:
+        out = expr.func(*[fold_numbers(a, memo) for a in expr.args])
+    memo[expr] = out
+    return out

@@ -21,7 +21,7 @@ import weakref
 
 import sympy as sp
 
-from ..common.expr import FUNCTIONS, parse_expr
+from ..common.expr import FUNCTIONS, fold_numbers, parse_expr
 from . import gaussian
 from .errors import CovsdeInputError
 from .symbols import show, value
@@ -212,7 +212,8 @@ class ShapedSmooth(Activation):
 
         a, q = float(self.a), float(self.q)
         s = a * n**q
-        f = sp.lambdify(X, self.phi, "numpy")
+        phi_num = fold_numbers(self.phi)  # numbers as floats: torch functions take tensors, not sqrt(2)
+        f = sp.lambdify(X, phi_num, "numpy")
         torch_f = []
 
         def phi(x):
@@ -220,7 +221,7 @@ class ShapedSmooth(Activation):
                 if not torch_f:
                     import torch
 
-                    torch_f.append(sp.lambdify(X, self.phi, [{
+                    torch_f.append(sp.lambdify(X, phi_num, [{
                         "tanh": torch.tanh, "sin": torch.sin, "cos": torch.cos, "exp": torch.exp, "log": torch.log,
                         "sqrt": torch.sqrt, "erf": torch.erf}, "math"]))
                 return s * torch_f[0](x / s)

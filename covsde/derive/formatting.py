@@ -36,3 +36,24 @@ def to_json(d, variant, params):
         out["drift"] = [[sp.sstr(d.drift[i, j]) for j in range(d.m)] for i in range(d.m)]
         out["diffusion"] = {f"{a},{b};{c},{e}": sp.sstr(ex) for (a, b, c, e), ex in d.diffusion.items()}
     return out
+
+
+def tex_text(t: str) -> str:
+    """Plain text safe inside \\text{...}."""
+    for a, b in (("\\", r"\textbackslash "), ("_", r"\_"), ("#", r"\#"), ("%", r"\%"), ("&", r"\&"),
+                 ("{", r"\{"), ("}", r"\}"), ("$", r"\$")):
+        t = t.replace(a, b)
+    return t
+
+
+def notebook_latex(d, max_entries=12) -> str:
+    """A display-math block for notebooks: regime, drift and the first Σ entries (the rest counted)."""
+    head = r"\text{" + tex_text(f"{d.name or 'derivation'} (m = {d.m}): regime {d.regime}") + "}"
+    if not d.has_limit:
+        return "$$" + head + r"\\ \text{" + tex_text(d.reason) + "}$$"
+    rows = [head, r"b(V) = " + sp.latex(d.drift)]
+    entries = _upper_diffusion(d)
+    rows += [rf"\Sigma^{{{a}{b},{c}{e}}}(V) = " + sp.latex(ex) for (a, b, c, e), ex in entries[:max_entries]]
+    if len(entries) > max_entries:
+        rows.append(rf"\text{{… and {len(entries) - max_entries} more entries of }}\Sigma")
+    return "$$\\begin{gathered}" + r" \\ ".join(rows) + "\\end{gathered}$$"

@@ -180,6 +180,12 @@ class Derivation:
 
         return to_json(self, variant, params)
 
+    def _repr_latex_(self):
+        """Jupyter: the drift and diffusion as LaTeX (display(derive(...)))."""
+        from .formatting import notebook_latex
+
+        return notebook_latex(self)
+
     def check(self, drift=None, diffusion=None, **kw):
         """Compare with a user-supplied formula (see :func:`covsde.derive.check.check`)."""
         from .check import check

@@ -11,7 +11,6 @@ and ``left_psd`` (Cholesky failed); statistics use surviving paths only.
 from __future__ import annotations
 
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..common import checks, limits
 from ..common.errors import CovsdeInputError
+from ..common.progress import Progress
 from ..common.stats import features, quantiles
 from .codegen import load_module, param_vector
 
@@ -101,6 +101,20 @@ class SimResult:
         """Quantiles of ρ^{αβ} and log V^{αα} at saved time index k over surviving paths."""
         return summarize(self.V[k][self.alive])
 
+    def __str__(self):
+        c = self.counts
+        lines = [f"SimResult: {len(self.status)} paths, m = {self.V.shape[-1]}, T = {self.T:g}, dt = {self.dt:g}, "
+                 f"scheme {self.scheme}, seed {self.seed} ({self.seconds:.2f} s)",
+                 f"survived {c['survived']}, exploded {c['exploded']}, left the PSD cone {c['left_psd']}"]
+        for name, q in self.summary()["quantiles"].items():
+            lines.append(f"  {name:>10}: median {q[2]:+.4f}, 5–95 % [{q[0]:+.4f}, {q[4]:+.4f}]")
+        return "\n".join(lines)
+
+    def _repr_html_(self):
+        import html
+
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
 
 def summarize(VT):
     """Quantiles (LEVELS) of ρ^{αβ} and log V^{αα} and the mean of a sample VT (paths, m, m)."""
@@ -111,17 +125,6 @@ def summarize(VT):
     out["quantiles"] = {nm: quantiles(F[:, j]) for j, nm in enumerate(names)}
     out["mean"] = VT.mean(0).tolist()
     return out
-
-
-def _progress(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-
-        return tqdm(total=total, unit="path", file=sys.stderr, leave=False, desc="simulate")
-    except ImportError:  # pragma: no cover
-        return None
 
 
 def _save_times(save_at, T):
@@ -142,7 +145,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.kernels` for the schemes).
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
-    ``progress``: None → a bar on stderr if stderr is a TTY and the run takes more than a second.
+    ``progress``: None or True → progress on stderr (a bar on a terminal, else a line every 10 s);
+    False → none.
     ``drift_scale``, ``diffusion_scale``: solve dV = s_b·b dt + (s_Σ·Σ)^{1/2} dB instead (power checks).
     ``max_memory``: the memory limit for the stored paths (default: see :mod:`covsde.common.limits`)."""
     checks.choice("scheme", scheme, tuple(SCHEMES))
@@ -171,10 +175,10 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     t0 = time.perf_counter()
     # run in batches of chunks so that a progress bar can advance; chunks carry their own seeds,
     # so the batching does not change the result
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = progress is None or bool(progress)
     nb = 1 if not show else min(nchunks, 20)
     per = (nchunks + nb - 1) // nb
-    bar = None
+    bar = Progress(paths, "simulate", "paths", enabled=show)
     for bi in range(nb):
         c0, c1 = bi * per, min(nchunks, (bi + 1) * per)
         if c0 >= c1:
@@ -185,13 +189,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
             mod.simulate(V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold), rngs[c0:c1], chunk,
                          Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], bool(drift_only), float(drift_scale),
                          math.sqrt(float(diffusion_scale)))
-        if show and bar is None and time.perf_counter() - t0 > 1.0:
-            bar = _progress(paths, True)
-        if bar is not None:
-            bar.n = p1
-            bar.refresh()
-    if bar is not None:
-        bar.close()
+        bar.set(p1)
+    bar.close()
     if np.any(status == 3):
         vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))
         raise CovsdeInputError(f"the drift or noise coefficients are not finite at V0 with {vals or 'these values'}")

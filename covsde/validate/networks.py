@@ -15,12 +15,12 @@ is the documented fast option on GPU.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 import torch
 
+from ..common.progress import Progress
 from .backends import TorchOps, whitened_input
 
 
@@ -107,14 +107,7 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
     gen = torch.Generator(device=device).manual_seed(int(seed))
     out = np.zeros((samples, len(record), m, m))
     bad = np.zeros(samples, dtype=bool)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=samples * depth, unit="layer", unit_scale=True, file=sys.stderr, leave=False, desc=desc)
-        except ImportError:  # pragma: no cover
-            bar = None
+    bar = Progress(samples * depth, desc, "network-layers", enabled=bool(progress))
     done = 0
     while done < samples:
         B = min(chunk, samples - done)
@@ -138,13 +131,11 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
                 x = torch.where(fin[:, None, None], x, x0)
             if layer in recset:
                 rec[:, recset[layer]] = G
-            if bar is not None:
-                bar.update(B)
+            bar.update(B)
         out[done:done + B] = rec.cpu().numpy()
         bad[done:done + B] = ~ok.cpu().numpy()
         done += B
-    if bar is not None:
-        bar.close()
+    bar.close()
     return out, bad
 
 

@@ -237,18 +237,32 @@ def _done(folder):
 
 
 def summary_rows(entries, reports):
-    return [{"name": e["name"], "variant": e["variant"], "verdict": r["verdict"], "power_drift": r["power"]["drift"],
-             "power_diffusion": r["power"]["diffusion"], "smallest_p": r["smallest_p"],
-             "seconds": r["timings"]["total"]} for e, r in zip(entries, reports)]
+    rows = []
+    for e, r in zip(entries, reports):
+        c = r["convergence"]
+        rows.append({"name": e["name"], "variant": e["variant"], "verdict": r["verdict"],
+                     "power_drift": r["power"]["drift"], "power_diffusion": r["power"]["diffusion"],
+                     "smallest_p": r["smallest_p"], "seconds": r["timings"]["total"],
+                     "discrepancy": c["discrepancy"][-1], "noise_floor": (c.get("noise_floor") or [None])[-1],
+                     "rate": c["rate"]})
+    return rows
+
+
+def _num(x, fmt):
+    return "–" if x is None else format(x, fmt)
 
 
 def write_summary(out, name, rows):
+    """summary.json and summary.md: one row per entry (verdict, power, discrepancy at the largest width
+    beside its noise floor, fitted rate, time, links to the entry's plots)."""
     write_json(out / "summary.json", {"suite": name, "rows": rows})
-    md = ["| entry | variant | verdict | power δ (drift) | power δ (diffusion) | smallest p | time [s] |",
-          "|---|---|---|---|---|---|---|"]
+    md = ["| entry | variant | verdict | power δ (drift) | power δ (diffusion) | discrepancy (noise floor) | rate in n "
+          "| smallest p | time [s] | plots |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        plots = ", ".join(f"[{k}]({r['name']}/{k}.png)" for k in ("densities", "qq", "discrepancy"))
         md.append(f"| {r['name']} | {r['variant']} | {r['verdict']} | {r['power_drift']} | {r['power_diffusion']} | "
-                  f"{r['smallest_p']:.3g} | {r['seconds']:.1f} |")
+                  f"{_num(r['discrepancy'], '.3f')} ({_num(r['noise_floor'], '.3f')}) | {_num(r['rate'], '+.2f')} | "
+                  f"{r['smallest_p']:.3g} | {r['seconds']:.1f} | {plots} |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
 
 

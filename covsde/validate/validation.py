@@ -28,7 +28,7 @@ import numpy as np
 from ..numerics.integrate import simulate, summarize
 from .networks import run_networks
 from .onestep import compare_moments, one_step_moments
-from .stats import law_test
+from .stats import discrepancy_interval, law_test, noise_floor
 
 POWER_GRID = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75)
 # The one-step test is a test of the coefficients b, Σ: it runs at width max(n_max, min(1024, 8 n_max)),
@@ -167,11 +167,25 @@ def _law_tests(run, V_sde, timings):
     return tests, quants, nets
 
 
-def _convergence(widths, tests):
+def _convergence(run, tests, nets, V_sde):
+    """The discrepancy per width with its fitted rate in n, a 90 % bootstrap interval, and the noise
+    floor: the discrepancy expected if the networks followed the SDE exactly (same sample sizes)."""
+    from ..common.stats import features
+
+    widths = run.widths
     disc = [tests[str(n)]["discrepancy"] for n in widths]
     rate = float(np.polyfit(np.log(widths), np.log(disc), 1)[0]) if len(widths) > 1 else None
+    F_sde = features(V_sde)[1]
+    intervals, floor, floor95 = [], [], []
+    for n in widths:
+        F_net = features(nets[n])[1]
+        intervals.append(discrepancy_interval(F_net, F_sde, seed=run.seed))
+        mean, q95 = noise_floor(F_sde, len(F_net), seed=run.seed + 1)
+        floor.append(mean)
+        floor95.append(q95)
     return {"widths": widths, "discrepancy": disc, "rate": rate,
-            "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0])}
+            "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0]), "discrepancy_interval": intervals,
+            "noise_floor": floor, "noise_floor_q95": floor95}
 
 
 def _one_step(run, onestep_samples):
@@ -235,7 +249,7 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
               "sde": {"paths": run.sde_paths, "dt": run.dt, "scheme": "psd", **counts}}
     tests, quants, nets = _law_tests(run, V_sde, timings)
     report.update({"tests": tests, "quantiles": {"sde": summarize(V_sde)["quantiles"], **quants},
-                   "convergence": _convergence(run.widths, tests)})
+                   "convergence": _convergence(run, tests, nets, V_sde)})
     mom, b0, S0, os_res = _timed(timings, "onestep", _one_step, run, onestep_samples)
     report["onestep"] = {**os_res.to_dict(), "V": run.V0.tolist()}
     report["power"] = {"drift": None, "diffusion": None, "grid": list(power_grid), "rejections": {}}
@@ -248,6 +262,38 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     report["timings"] = timings
     report["versions"] = _versions()
     return report, {"sde": V_sde, **nets}
+
+
+def _plot_convergence(report, title, path, plt):
+    """Discrepancy vs n with 90 % bootstrap intervals, the fitted rate, and the null noise floor (mean,
+    and its 95 % quantile shaded): a discrepancy inside the band is what an exact SDE would give."""
+    c = report["convergence"]
+    w = np.array(c["widths"], float)
+    d = np.array(c["discrepancy"])
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    if c.get("discrepancy_interval"):
+        lo, hi = np.array(c["discrepancy_interval"]).T
+        ax.errorbar(w, d, yerr=[np.maximum(d - lo, 0), np.maximum(hi - d, 0)], fmt="o-", capsize=4,
+                    label="largest KS statistic (90 % bootstrap)")
+        ax.fill_between(w, 0, c["noise_floor_q95"], color="0.85", label="noise floor (to its 95 % quantile)")
+        ax.plot(w, c["noise_floor"], "k:", label="noise floor (mean, exact SDE)")
+        top = max(hi.max(), max(c["noise_floor_q95"]))
+    else:
+        ax.plot(w, d, "o-", label="largest KS statistic")
+        top = d.max()
+    if c["rate"] is not None:
+        ax.plot(w, d[0] * (w / w[0]) ** c["rate"], "--", label=f"fit ∝ n^{c['rate']:.2f}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.25 * top)
+    ax.set_xticks(w, [str(int(x)) for x in w])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("width n")
+    ax.set_ylabel("discrepancy (KS statistic)")
+    ax.set_title(f"{title}: convergence in n")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_report(report, samples, files):
@@ -301,17 +347,5 @@ def plot_report(report, samples, files):
     fig.savefig(files["qq"], dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 4))
-    c = report["convergence"]
-    ax.loglog(c["widths"], c["discrepancy"], "o-", label="largest KS statistic")
-    if c["rate"] is not None:
-        w = np.array(c["widths"], float)
-        ax.loglog(w, c["discrepancy"][0] * (w / w[0]) ** c["rate"], "--", label=f"fit ∝ n^{c['rate']:.2f}")
-    ax.set_xlabel("width n")
-    ax.set_ylabel("discrepancy (KS statistic)")
-    ax.set_title(f"{title}: convergence in n")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(files["discrepancy"], dpi=110)
-    plt.close(fig)
+    _plot_convergence(report, title, files["discrepancy"], plt)
     return list(files.values())

@@ -131,6 +131,6 @@ def test_parameters_with_non_finite_coefficients_are_refused():
     from covsde.derive.variants import build
     from covsde.numerics import simulate
 
-    d = derive(build("attention", {"gamma": "0.5"})[0], 2)
-    with pytest.raises(CovsdeInputError, match="not finite at V0 with tau0 = 1e-200"):
-        simulate(d, np.array([[1.0, 0.2], [0.2, 1.0]]), 0.1, params={"tau0": 1e-200}, paths=4)
+    d = derive(build("attention", {})[0], 2)  # the symbolic module, shared with other tests
+    with pytest.raises(CovsdeInputError, match="not finite at V0 with gamma = 0.5, tau0 = 1e-200"):
+        simulate(d, np.array([[1.0, 0.2], [0.2, 1.0]]), 0.1, params={"gamma": 0.5, "tau0": 1e-200}, paths=4)

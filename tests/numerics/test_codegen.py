@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from covsde.derive import derive
 from covsde.derive.variants import build
 from covsde.numerics import codegen
-from covsde.numerics.codegen import fold_numbers, generate_source, load_module, param_vector
+from covsde.common.expr import fold_numbers
+from covsde.numerics.codegen import generate_source, load_module, param_vector
 
 INT64 = 2**63
 
