@@ -181,7 +181,7 @@ def tau_sweep(quick):
     d = derive(blk_sym, 2)
     taus = (0.1, 1.0, 10.0) if quick else (0.05, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
     n = 32 if quick else 100
-    samples = 200 if quick else 1000
+    samples = 120 if quick else 1000
     T = 0.75
     V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
     rows = []

@@ -19,5 +19,6 @@ def test_custom_block_example():
 
 
 def test_width_sweep_example(tmp_path):
-    out = run("width_sweep.py", "--widths", "16,32", "--samples", "200", "--out", str(tmp_path / "s"), cwd=tmp_path)
+    out = run("width_sweep.py", "--widths", "16,32", "--samples", "150", "--onestep-samples", "2000",
+              "--out", str(tmp_path / "s"), cwd=tmp_path)
     assert "verdict pass" in out and (tmp_path / "s" / "discrepancy.png").exists()

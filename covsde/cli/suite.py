@@ -1,7 +1,8 @@
-"""covsde suite FILE.toml|quick|paper|paper-gpu [--out DIR] [--quiet]   (exit 1 if an entry fails)"""
+"""covsde suite FILE.toml|quick|paper|paper-gpu [--out DIR] [--quiet]
+[--executor local|dask] [--workers N] [--scheduler ADDRESS | --cluster slurm|pbs]   (exit 1 if an entry fails)"""
 from __future__ import annotations
 
-from .common import out_folder
+from .common import integer, out_folder
 
 HELP = "run a suite of validations"
 
@@ -10,6 +11,12 @@ def add_arguments(p):
     p.add_argument("file")
     p.add_argument("--out", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="run the entries here, one after the other (local), or as Dask tasks (dask)")
+    p.add_argument("--workers", default="2", help="Dask workers (a LocalCluster's processes, or cluster jobs)")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cluster", choices=["slurm", "pbs"], default=None,
+                   help="start a dask-jobqueue cluster (configured by ~/.config/dask/jobqueue.yaml)")
 
 
 def run(a):
@@ -19,7 +26,9 @@ def run(a):
     out = out_folder(a.out or f"suite-out/{name}")
     for e in entries:
         entry_folder(out, e["name"])
-    out, rows = run_suite(a.file, out, progress=not a.quiet)
+    workers = integer("workers", a.workers, 1)
+    out, rows = run_suite(a.file, out, progress=not a.quiet, executor=a.executor, workers=workers,
+                          scheduler=a.scheduler, cluster=a.cluster)
     print((out / "summary.md").read_text())
     print(f"wrote {out}/summary.md and summary.json")
     return 0 if all(r["verdict"] == "pass" for r in rows) else 1

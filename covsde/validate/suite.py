@@ -204,12 +204,12 @@ def entry_folder(out: Path, name: str) -> Path:
     return folder
 
 
-def run_entry(e, folder, progress=False):
+def validate_entry(e, progress=False):
+    """(report, draws) of one checked suite entry (runs anywhere: it only reads the entry)."""
     import numpy as np
 
     from ..derive import derive
     from ..derive.variants import build
-    from .outputs import write_outputs
     from .validation import validate
 
     block, params = build(e["variant"], e.get("set", {}))
@@ -218,13 +218,19 @@ def run_entry(e, folder, progress=False):
     if not d.has_limit or d.parameters:
         raise CovsdeInputError(f"entry {e['name']!r}: " + (d.reason if not d.has_limit else
                                f"give values for {[s.name for s in d.parameters]}"))
-    report, samples = validate(block, d, V0, float(e["T"]), e["widths"], samples=int(e.get("samples", 1000)),
-                               backend=e.get("backend", "exact"), device=e.get("device"),
-                               dtype=e.get("dtype", "float64"), seed=int(e.get("seed", 0)),
-                               power=bool(e.get("power", True)), progress=progress, variant=e["variant"],
-                               params=params, onestep_samples=e.get("onestep_samples"))
+    return validate(block, d, V0, float(e["T"]), e["widths"], samples=int(e.get("samples", 1000)),
+                    backend=e.get("backend", "exact"), device=e.get("device"), dtype=e.get("dtype", "float64"),
+                    seed=int(e.get("seed", 0)), power=bool(e.get("power", True)), progress=progress,
+                    variant=e["variant"], params=params, onestep_samples=e.get("onestep_samples"))
+
+
+def run_entry(e, folder, progress=False):
+    """Validate one entry and write its folder (report.json last: its presence marks the entry done)."""
+    from .outputs import write_outputs
+
+    report, draws = validate_entry(e, progress)
     folder.mkdir(parents=True, exist_ok=True)
-    write_outputs(report, samples, folder)  # report.json last: its presence marks the entry done
+    write_outputs(report, draws, folder)
     return report
 
 
@@ -266,24 +272,43 @@ def write_summary(out, name, rows):
     (out / "summary.md").write_text("\n".join(md) + "\n")
 
 
-def run_suite(spec, out=None, progress=False, log=sys.stderr):
-    """Run (or resume) a suite into ``out``; returns (out, rows)."""
+def run_suite(spec, out=None, progress=False, log=sys.stderr, *, executor="local", workers=2, scheduler=None,
+              cluster=None):
+    """Run (or resume) a suite into ``out``; returns (out, rows).  Entries whose report.json exists are
+    skipped; the others run in this process or as tasks on a Dask cluster (:mod:`.executors`), and each
+    entry's folder is written here as soon as its result arrives."""
+    from .executors import run_pieces
+    from .outputs import write_outputs
+
     name, entries = load_suite(spec)
     out = Path(out or f"suite-out/{name}")
     folders = [entry_folder(out, e["name"]) for e in entries]
     out.mkdir(parents=True, exist_ok=True)
-    reports = []
+    pending = []
     for e, folder in zip(entries, folders):
-        rep = _done(folder)
-        if rep is not None:
-            status = "skipped (done)"
+        if _done(folder) is not None:
+            print(f"[suite {name}] {e['name']}: skipped (done)", file=log, flush=True)
         else:
-            t0 = time.perf_counter()
-            print(f"[suite {name}] {e['name']} ...", file=log, flush=True)
-            rep = run_entry(e, folder, progress)
-            status = f"ran in {time.perf_counter() - t0:.1f} s"
-        print(f"[suite {name}] {e['name']}: {rep['verdict']} ({status})", file=log, flush=True)
-        reports.append(rep)
-    rows = summary_rows(entries, reports)
+            pending.append((e, folder))
+    t0 = time.perf_counter()
+
+    def save(piece, result):
+        e, folder = piece
+        folder.mkdir(parents=True, exist_ok=True)
+        write_outputs(*result, folder)  # report.json last: its presence marks the entry done
+        print(f"[suite {name}] {e['name']}: {result[0]['verdict']} (done after {time.perf_counter() - t0:.1f} s)",
+              file=log, flush=True)
+
+    if pending:
+        print(f"[suite {name}] running {len(pending)} entr{'y' if len(pending) == 1 else 'ies'} ({executor})",
+              file=log, flush=True)
+    run_pieces(pending, _entry_task if executor != "local" else (lambda p: validate_entry(p[0], progress)), save,
+               executor=executor, workers=workers, scheduler=scheduler, cluster=cluster)
+    rows = summary_rows(entries, [_done(folder) for folder in folders])
     write_summary(out, name, rows)
     return out, rows
+
+
+def _entry_task(piece):
+    """The Dask task of one entry (module-level, so that workers import it)."""
+    return validate_entry(piece[0])

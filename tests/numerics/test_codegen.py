@@ -40,8 +40,10 @@ CASES = {"mlp": {"c_plus": decimal(-1.5, 1.5), "c_minus": decimal(-1.5, 1.5)},
 @given(st.sampled_from(sorted(CASES)).flatmap(lambda v: st.tuples(st.just(v), st.fixed_dictionaries(CASES[v]))))
 def test_decimal_parameters_print_as_numba_typable_code(case):
     """Any pasted decimal (up to 17 significant digits) for every variant: the generated code has no
-    integer literal outside int64, and its coefficient function (run in Python, without compiling)
-    equals SymPy's evaluation of the derivation."""
+    integer literal outside int64; its coefficient function equals SymPy's evaluation of the derivation;
+    and a short simulation (4 paths × 3 steps) runs — both with the generated module's own source,
+    executed as plain Python (compiling a module per example would take ~10 s each; one compiled run
+    is test_the_papers_gamma_simulates)."""
     variant, values = case
     d = derive(build(variant, values)[0], 2)
     src = generate_source(d)
@@ -53,6 +55,10 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
     ns["coeffs"](V, param_vector(d), b, mats, cf)
     ref, _ = d.numeric(V)
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
+    Vout, status, tdeath = np.zeros((1, 4, 2, 2)), np.zeros(4, dtype=np.int64), np.full(4, np.inf)
+    ns["simulate"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout, status,
+                   tdeath, False, 1.0, 1.0)
+    assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
 
 
 def test_the_papers_gamma_simulates():

@@ -1,0 +1,89 @@
+"""Where the independent pieces of a suite run: in this process (``local``) or as tasks on a Dask
+cluster (``dask``).
+
+    run_pieces(pieces, fn, on_done, executor="dask", workers=2)
+
+calls ``fn(piece)`` for every piece and ``on_done(piece, result)`` *in this process* as each result
+arrives, so results are written where the caller wants them (no shared filesystem needed), a finished
+piece is saved at once, and an interruption loses only unfinished pieces.  With Dask:
+
+* default: a ``LocalCluster`` of ``workers`` worker processes (one thread each, BLAS/OpenMP/Numba threads
+  limited to 1 so that workers do not oversubscribe the cores) — nothing to set up on one machine;
+* ``scheduler="tcp://HOST:8786"``: an existing cluster (e.g. started with ``dask scheduler`` and
+  ``dask worker`` on the nodes of a cluster);
+* ``cluster="slurm"`` (or ``"pbs"``): a ``dask-jobqueue`` cluster of ``workers`` jobs, configured by
+  dask-jobqueue's usual configuration file (``~/.config/dask/jobqueue.yaml``: queue, cores, memory,
+  walltime) — see the README's SLURM example.
+
+A piece whose worker dies is resubmitted by Dask (``retries``); pieces are seeded, so a result does
+not depend on where or how often it ran.  Torch work on a worker uses that worker's GPU when it has one
+(the default device is CUDA when available).
+"""
+from __future__ import annotations
+
+from ..common.errors import CovsdeInputError
+
+EXECUTORS = ("local", "dask")
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1"}
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise CovsdeInputError("--executor dask needs dask.distributed: pip install 'covsde[dask]' "
+                               "(or 'dask[distributed]')") from None
+    return distributed
+
+
+def _cluster(kind, workers):
+    if kind in ("slurm", "pbs"):
+        try:
+            import dask_jobqueue
+        except ImportError:
+            raise CovsdeInputError(f"--cluster {kind} needs dask-jobqueue: pip install dask-jobqueue") from None
+        cluster = (dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster)()
+        cluster.scale(jobs=workers)
+        return cluster
+    if kind is not None:
+        raise CovsdeInputError(f"--cluster must be 'slurm' or 'pbs', got {kind!r}")
+    return _dask().LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=WORKER_ENV,
+                                dashboard_address=None)
+
+
+def dask_client(workers=2, scheduler=None, cluster=None):
+    """(client, cluster the caller owns or None)."""
+    distributed = _dask()
+    if scheduler is not None:
+        if cluster is not None:
+            raise CovsdeInputError("give either --scheduler or --cluster, not both")
+        try:
+            return distributed.Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise CovsdeInputError(f"cannot reach the Dask scheduler {scheduler!r} ({exc})") from None
+    own = _cluster(cluster, workers)
+    return distributed.Client(own), own
+
+
+def run_pieces(pieces, fn, on_done, *, executor="local", workers=2, scheduler=None, cluster=None, retries=3):
+    """Run ``fn`` on every piece (see the module docstring); returns the number of pieces run."""
+    if executor not in EXECUTORS:
+        raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "local":
+        for p in pieces:
+            on_done(p, fn(p))
+        return len(pieces)
+    if not pieces:
+        return 0
+    distributed = _dask()
+    client, own = dask_client(workers, scheduler, cluster)
+    try:
+        futures = {client.submit(fn, p, pure=False, retries=retries): k for k, p in enumerate(pieces)}
+        for fut in distributed.as_completed(futures):
+            on_done(pieces[futures[fut]], fut.result())
+    finally:
+        client.close()
+        if own is not None:
+            own.close()
+    return len(pieces)
