@@ -10,6 +10,8 @@ import pytest
 
 from covsde.cli import main
 
+from ..compare import assert_same
+
 GOLDEN = Path(__file__).parent / "golden"
 V0 = "[[1,0.2],[0.2,1]]"
 G8 = ["--set", "gamma=0.35355339", "--set", "tau0=1"]
@@ -25,31 +27,12 @@ CASES = {
     "validate_attention_small.json": ["validate", "attention", *G8, "--V0", V0, "--T", "0.25", "--widths", "16,32",
                                       "--samples", "200", "--no-power", "--quiet", "--format", "json"],
 }
-UNSTABLE = {"timings", "versions"}
-
-
-def _same(a, b, path="$"):
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and [k for k in b if k in a] == list(a), (path, list(a), list(b))
-        for k in a:
-            if k not in UNSTABLE:
-                _same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
-
-
 @pytest.mark.parametrize("golden", sorted(CASES))
 def test_readme_examples_keep_their_output(golden, capsys):
     assert main(CASES[golden]) == 0
     out = capsys.readouterr().out
     want = (GOLDEN / golden).read_text()
     if golden.endswith(".json"):
-        _same(json.loads(want), json.loads(out))
+        assert_same(json.loads(want), json.loads(out), rel=1e-9, new_keys=True)
     else:
         assert out == want

@@ -20,23 +20,9 @@ distributed = pytest.importorskip("distributed")
 from covsde.validate.executors import run_pieces  # noqa: E402
 from covsde.validate.suite import run_suite  # noqa: E402
 
+from ..compare import assert_same  # noqa: E402
+
 GOLDEN = Path(__file__).parent / "golden" / "quick"
-
-
-def _same(a, b, path="$"):
-    if isinstance(a, dict):
-        assert set(a) == set(b), (path, sorted(a), sorted(b))
-        for k in a:
-            if k not in ("timings", "versions"):
-                _same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-6, abs=1e-12), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
 
 
 def test_quick_suite_on_dask_matches_the_local_run_and_resumes(tmp_path):
@@ -52,7 +38,8 @@ def test_quick_suite_on_dask_matches_the_local_run_and_resumes(tmp_path):
     _, rows = run_suite("quick", out, executor="dask", workers=2)
     assert {name: (out / name / "report.json").stat().st_mtime_ns for name in before} == before
     assert [r["name"] for r in rows] == ["mlp", "attention", "transformer"]
-    _same(json.loads((GOLDEN / "transformer.json").read_text()), json.loads((out / "transformer" / "report.json").read_text()))
+    assert_same(json.loads((GOLDEN / "transformer.json").read_text()),
+                json.loads((out / "transformer" / "report.json").read_text()), rel=1e-6)
 
 
 def test_a_killed_worker_loses_nothing():
