@@ -22,3 +22,8 @@ def test_width_sweep_example(tmp_path):
     out = run("width_sweep.py", "--widths", "16,32", "--samples", "150", "--onestep-samples", "2000",
               "--out", str(tmp_path / "s"), cwd=tmp_path)
     assert "verdict pass" in out and (tmp_path / "s" / "discrepancy.png").exists()
+
+
+def test_export_torchsde_example():
+    out = run("export_torchsde.py", "--paths", "1000")
+    assert "torchsde: median ρ_T" in out and float(out.split("KS p = ")[1]) > 0.001

@@ -1,0 +1,134 @@
+"""Vectorised drift and structured noise of a derivation, for NumPy and PyTorch.
+
+For V of shape (..., m, m) and Z of shape (..., G, m, m) (G noise groups, i.i.d. N(0, 1) entries):
+
+    drift(V)    = b(V)                                           (..., m, m)
+    noise(V, Z) = Σ_g Σ_t c_t A_t (L Z_g Lᵀ)^{(T_t)} B_t,  L = chol V    (..., m, m)
+
+so that dV = b dt + noise(V, dW/dt·…) is the SDE: Cov(noise(V, Z)) = Σ(V) exactly.  Parameter values
+are checked as everywhere (:meth:`Derivation.parameter_values`) and substituted; numbers are folded
+to floats; square roots and arccos are domain-safe (arguments clipped to the real domain).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+
+from ..common.errors import CovsdeInputError
+from ..common.expr import fold_numbers
+from ..derive.points import upper_pairs
+
+SAFE_SQRT = sp.Function("safe_sqrt")
+SAFE_ACOS = sp.Function("safe_acos")
+
+
+@dataclass
+class Coefficients:
+    drift: Callable  # V (..., m, m) → b (..., m, m)
+    noise: Callable  # (V (..., m, m), Z (..., G, m, m)) → N (..., m, m)
+    m: int
+    groups: int
+
+
+def brownian_shape(derivation):
+    """(G, m, m): the Gaussian matrices the structured noise is linear in."""
+    return (len(derivation.noise), derivation.m, derivation.m)
+
+
+def _safe(expr):
+    """Numbers folded to floats, √ and arccos replaced by domain-safe functions."""
+    expr = fold_numbers(expr)
+    expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == sp.Rational(1, 2), lambda e: SAFE_SQRT(e.base))
+    expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == -sp.Rational(1, 2),
+                        lambda e: 1 / SAFE_SQRT(e.base))
+    return expr.replace(sp.acos, SAFE_ACOS)
+
+
+def _substituted(derivation, params):
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"no SDE limit to export (regime no-limit): {derivation.reason}")
+    vals = derivation.parameter_values(params)
+    sub = {s: vals[s.name] for s in derivation.parameters}
+    m = derivation.m
+    drift = [_safe(derivation.drift[i, j].xreplace(sub)) for i in range(m) for j in range(m)]
+    groups = [[(_safe(sp.sympify(t.coef).xreplace(sub)),
+                None if t.A is None else [_safe(x.xreplace(sub)) for x in t.A], t.T,
+                None if t.B is None else [_safe(x.xreplace(sub)) for x in t.B]) for t in g.terms]
+              for g in derivation.noise]
+    return drift, groups
+
+
+def _build(derivation, params, xp, lam, full, chol, matmul, transpose):
+    """Drift and noise functions over an array library ``xp`` (numpy or torch)."""
+    m = derivation.m
+    syms = list(derivation.symbols)
+    drift_exprs, groups = _substituted(derivation, params)
+    pairs = upper_pairs(m)
+    f_drift = lam(syms, drift_exprs)
+    f_groups = [[(lam(syms, [c]), None if A is None else lam(syms, A), T, None if B is None else lam(syms, B))
+                 for c, A, T, B in g] for g in groups]
+
+    def args(V):
+        return [V[..., i, j] for i, j in pairs]
+
+    def matrix(f, V):
+        return full(f(*args(V)), V).reshape(V.shape[:-2] + (m, m))
+
+    def drift(V):
+        return matrix(f_drift, V)
+
+    def noise(V, Z):
+        L = chol(V)
+        out = 0 * V
+        for g, terms in enumerate(f_groups):
+            Zh = matmul(matmul(L, Z[..., g, :, :]), transpose(L))
+            for fc, fA, T, fB in terms:
+                X = transpose(Zh) if T else Zh
+                if fA is not None:
+                    X = matmul(matrix(fA, V), X)
+                if fB is not None:
+                    X = matmul(X, matrix(fB, V))
+                out = out + full(fc(*args(V)), V).reshape(V.shape[:-2] + (1, 1)) * X
+        return out
+
+    return Coefficients(drift, noise, m, len(groups))
+
+
+def to_numpy(derivation, params=None):
+    """:class:`Coefficients` over NumPy arrays."""
+    import numpy as np
+
+    ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), "safe_acos": lambda x: np.arccos(np.clip(x, -1, 1))}
+
+    def lam(syms, exprs):
+        return sp.lambdify(syms, exprs, [ns, "numpy"])
+
+    def full(vals, V):
+        return np.stack([np.broadcast_to(np.asarray(v, dtype=float), V.shape[:-2]) for v in vals], axis=-1)
+
+    return _build(derivation, params, np, lam, full, np.linalg.cholesky, np.matmul, lambda X: np.swapaxes(X, -1, -2))
+
+
+def to_torch(derivation, params=None):
+    """:class:`Coefficients` over torch tensors (any device and dtype; differentiable in V)."""
+    import torch
+
+    ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)),
+          "safe_acos": lambda x: torch.acos(torch.clamp(x, -1.0, 1.0))}
+
+    from sympy.printing.pytorch import TorchPrinter
+
+    printer = TorchPrinter()
+    printer.mapping = {**TorchPrinter.mapping, SAFE_SQRT: "safe_sqrt", SAFE_ACOS: "safe_acos"}
+
+    def lam(syms, exprs):
+        return sp.lambdify(syms, exprs, [ns, "torch"], printer=printer)
+
+    def full(vals, V):
+        batch = V.shape[:-2]
+        return torch.stack([torch.as_tensor(v, dtype=V.dtype, device=V.device).expand(batch) for v in vals], dim=-1)
+
+    return _build(derivation, params, torch, lam, full, torch.linalg.cholesky, torch.matmul,
+                  lambda X: X.transpose(-1, -2))
