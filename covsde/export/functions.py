@@ -132,3 +132,19 @@ def to_torch(derivation, params=None):
 
     return _build(derivation, params, torch, lam, full, torch.linalg.cholesky, torch.matmul,
                   lambda X: X.transpose(-1, -2))
+
+
+def to_jax(derivation, params=None):
+    """:class:`Coefficients` over JAX arrays (jit/vmap/grad-compatible).  For float64 states enable
+    ``jax.config.update("jax_enable_x64", True)`` first."""
+    import jax.numpy as jnp
+
+    ns = {"safe_sqrt": lambda x: jnp.sqrt(jnp.maximum(x, 0.0)), "safe_acos": lambda x: jnp.arccos(jnp.clip(x, -1, 1))}
+
+    def lam(syms, exprs):
+        return sp.lambdify(syms, exprs, [ns, "jax"])
+
+    def full(vals, V):
+        return jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype=V.dtype), V.shape[:-2]) for v in vals], axis=-1)
+
+    return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2))

@@ -66,8 +66,10 @@ def dask_client(workers=2, scheduler=None, cluster=None):
     return distributed.Client(own), own
 
 
-def run_pieces(pieces, fn, on_done, *, executor="local", workers=2, scheduler=None, cluster=None, retries=3):
-    """Run ``fn`` on every piece (see the module docstring); returns the number of pieces run."""
+def run_pieces(pieces, fn, on_done, *, executor="local", workers=2, scheduler=None, cluster=None, retries=3,
+               client=None):
+    """Run ``fn`` on every piece (see the module docstring); returns the number of pieces run.
+    ``client``: a Dask client to use (and leave open) instead of starting one."""
     if executor not in EXECUTORS:
         raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "local":
@@ -77,13 +79,16 @@ def run_pieces(pieces, fn, on_done, *, executor="local", workers=2, scheduler=No
     if not pieces:
         return 0
     distributed = _dask()
-    client, own = dask_client(workers, scheduler, cluster)
+    owned = client is None
+    if owned:
+        client, own = dask_client(workers, scheduler, cluster)
     try:
         futures = {client.submit(fn, p, pure=False, retries=retries): k for k, p in enumerate(pieces)}
         for fut in distributed.as_completed(futures):
             on_done(pieces[futures[fut]], fut.result())
     finally:
-        client.close()
-        if own is not None:
-            own.close()
+        if owned:
+            client.close()
+            if own is not None:
+                own.close()
     return len(pieces)

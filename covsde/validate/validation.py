@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numerics.integrate import simulate, summarize
+from ..common.errors import CovsdeInputError
+from .executors import EXECUTORS, dask_client, run_pieces
 from .networks import run_networks
 from .onestep import compare_moments, one_step_moments
 from .stats import discrepancy_interval, law_test, noise_floor
@@ -116,6 +118,13 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
 
 
 @dataclass
+class _Remote:
+    """A Dask client handed down from validate(executor="dask") to its phases."""
+
+    client: object
+
+
+@dataclass
 class _Run:
     """The checked arguments of one validation, shared by its phases."""
 
@@ -134,6 +143,8 @@ class _Run:
     dt: float
     values: dict | None
     progress: bool
+    execution: dict  # run_pieces keywords: executor, client (local: in this process)
+    device_request: str | None = None  # as the caller gave it (a Dask worker resolves None itself)
 
 
 def _timed(timings, key, fn, *args):
@@ -148,17 +159,32 @@ def _sde_reference(run):
     return sde_sample(run.derivation, run.V0, run.T, run.sde_paths, run.seed + 1, run.dt, values=run.values)
 
 
-def _law_tests(run, V_sde, timings):
-    """Networks at every width against the SDE sample: (tests, quantiles, terminal V per width)."""
+def _networks_piece(piece):
+    """One width's networks (a task that runs anywhere): (terminal V, bad flags, seconds)."""
     import torch
 
+    t0 = time.perf_counter()
+    Vn, bad = run_networks(piece["block"], piece["V0"], piece["n"], piece["depth"], piece["samples"],
+                           backend=piece["backend"], seed=piece["seed"], device=piece["device"],
+                           dtype=getattr(torch, piece["dtype"]), progress=piece["progress"],
+                           desc=f"n={piece['n']} d={piece['depth']}")
+    return Vn[:, -1], bad, time.perf_counter() - t0
+
+
+def _law_tests(run, V_sde, timings):
+    """Networks at every width (one piece each, see :mod:`.executors`) against the SDE sample:
+    (tests, quantiles, terminal V per width)."""
+    local = run.execution["executor"] == "local"
+    pieces = [{"n": n, "depth": max(1, int(round(run.T * n))), "block": run.block, "V0": run.V0, "samples": run.samples,
+               "backend": run.backend, "seed": run.seed + 1000 * n, "device": run.device if local else run.device_request,
+               "dtype": run.dtype, "progress": run.progress and local} for n in run.widths]
+    done = {}
+    run_pieces(pieces, _networks_piece, lambda p, r: done.__setitem__(p["n"], (p["depth"], r)), **run.execution)
     tests, quants, nets = {}, {}, {}
     for n in run.widths:
-        depth = max(1, int(round(run.T * n)))
-        Vn, bad = _timed(timings, f"networks_{n}", lambda: run_networks(
-            run.block, run.V0, n, depth, run.samples, backend=run.backend, seed=run.seed + 1000 * n,
-            device=run.device, dtype=getattr(torch, run.dtype), progress=run.progress, desc=f"n={n} d={depth}"))
-        good = Vn[:, -1][~bad]
+        depth, (terminal, bad, seconds) = done[n]
+        timings[f"networks_{n}"] = seconds
+        good = terminal[~bad]
         nets[n] = good
         res = law_test(good, V_sde, alpha=run.alpha / 2, seed=run.seed)
         res.update({"depth": depth, "bad_networks": int(bad.sum())})
@@ -200,10 +226,15 @@ def _one_step(run, onestep_samples):
     return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS)
 
 
-def _rejects(run, main, mom, b0, S0, kind, scale, seed):
-    """Does the combined procedure reject the SDE with this coefficient scaled?"""
-    kw = {"drift_scale": scale} if kind == "drift" else {"diffusion_scale": max(scale, 0.0)}
-    Vp, _ = sde_sample(run.derivation, run.V0, run.T, run.sde_paths, seed, run.dt, values=run.values, **kw)
+def _scaled_piece(piece):
+    """SDE paths with one coefficient scaled (a task that runs anywhere)."""
+    kw = {"drift_scale": piece["scale"]} if piece["kind"] == "drift" else {"diffusion_scale": max(piece["scale"], 0.0)}
+    return sde_sample(piece["derivation"], piece["V0"], piece["T"], piece["paths"], piece["seed"], piece["dt"],
+                      values=piece["values"], **kw)[0]
+
+
+def _rejects(run, main, mom, b0, S0, kind, scale, Vp):
+    """Does the combined procedure reject the SDE with this coefficient scaled (paths Vp)?"""
     scaled = compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
                              S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0), alpha=run.alpha / 2,
                              bias=ONESTEP_BIAS)
@@ -211,12 +242,27 @@ def _rejects(run, main, mom, b0, S0, kind, scale, seed):
 
 
 def _power_search(run, main, mom, b0, S0, grid):
-    """The smallest δ on the grid at which both 1 ± δ scalings of each coefficient are rejected."""
+    """The smallest δ on the grid at which both 1 ± δ scalings of each coefficient are rejected.
+    Locally the grid is walked until that δ; on Dask every replicate is a task, and the same rule is
+    applied to the results (so the report is the same)."""
+    def piece(kind, k, delta, sign):
+        return {"kind": kind, "scale": 1 + sign * delta, "seed": run.seed + 7 + 13 * k + (sign > 0),
+                "derivation": run.derivation, "V0": run.V0, "T": run.T, "paths": run.sde_paths, "dt": run.dt,
+                "values": run.values}
+
+    samples = {}
+    if run.execution["executor"] != "local":
+        pieces = [piece(kind, k, d, sign) for kind in ("drift", "diffusion") for k, d in enumerate(grid) for sign in (1, -1)]
+        run_pieces(pieces, _scaled_piece, lambda p, r: samples.__setitem__((p["kind"], p["scale"], p["seed"]), r),
+                   **run.execution)
     power = {"drift": None, "diffusion": None, "grid": list(grid), "rejections": {}}
     for kind in ("drift", "diffusion"):
         for k, delta in enumerate(grid):
-            rej = [_rejects(run, main, mom, b0, S0, kind, 1 + sign * delta, run.seed + 7 + 13 * k + (sign > 0))
-                   for sign in (+1, -1)]
+            rej = []
+            for sign in (1, -1):
+                p = piece(kind, k, delta, sign)
+                Vp = samples.get((kind, p["scale"], p["seed"]))
+                rej.append(_rejects(run, main, mom, b0, S0, kind, p["scale"], _scaled_piece(p) if Vp is None else Vp))
             power["rejections"][f"{kind}x{1 + delta:.2f}"] = rej[0]
             power["rejections"][f"{kind}x{1 - delta:.2f}"] = rej[1]
             if all(rej):
@@ -227,20 +273,41 @@ def _power_search(run, main, mom, b0, S0, grid):
 
 def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, dtype="float64",
              seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
-             variant="", params=None, onestep_samples=None, values=None, max_memory=None):
+             variant="", params=None, onestep_samples=None, values=None, max_memory=None, executor="local",
+             workers=2, scheduler=None, cluster=None):
     """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
     must then have numbers); returns (report, draws): the report is a JSON-ready dict (see the module
     docstring), draws = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
 
     ``device``: "cpu", "cuda" or None (CUDA when available); ``dtype``: "float64" (default) or
     "float32" (the fast option on a GPU) for the network runs — the one-step moments always use
-    float64, since they resolve O(1/n) changes of V."""
+    float64, since they resolve O(1/n) changes of V.
+
+    ``executor``: "local" (in this process) or "dask" — then the networks of each width and the
+    power-search replicates are Dask tasks (``workers``, ``scheduler``, ``cluster`` as in
+    :func:`covsde.validate.executors.run_pieces`); the report is the same."""
     t_start = time.perf_counter()
+    if not isinstance(executor, _Remote) and executor != "local":
+        if executor not in EXECUTORS:
+            raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        client, own = dask_client(workers, scheduler, cluster)
+        try:
+            return validate(block, derivation, V0, T, widths, samples=samples, backend=backend, device=device,
+                            dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt, power=power,
+                            power_grid=power_grid, progress=progress, variant=variant, params=params,
+                            onestep_samples=onestep_samples, values=values, max_memory=max_memory,
+                            executor=_Remote(client))
+        finally:
+            client.close()
+            if own is not None:
+                own.close()
     req = check_request(block, derivation, V0, T, widths, samples=samples, backend=backend, device=device,
                         dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt,
                         onestep_samples=onestep_samples, values=values, max_memory=max_memory)
+    execution = ({"executor": "dask", "client": executor.client} if isinstance(executor, _Remote)
+                 else {"executor": "local"})
     run = _Run(block, derivation, req["V0"], req["T"], req["widths"], req["samples"], req["seed"], req["alpha"],
-               req["device"], dtype, backend, req["sde_paths"], req["dt"], values, progress)
+               req["device"], dtype, backend, req["sde_paths"], req["dt"], values, progress, execution, device)
     timings = {}
     V_sde, counts = _timed(timings, "sde", _sde_reference, run)
     report = {"variant": variant, "m": int(run.V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},

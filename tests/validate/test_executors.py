@@ -85,3 +85,23 @@ def test_bad_executor_settings_are_refused():
         run_pieces([1], abs, print, executor="threads")
     with pytest.raises(CovsdeInputError, match="cluster"):
         run_pieces([1], abs, print, executor="dask", cluster="kubernetes")
+
+
+def test_validate_on_dask_gives_the_local_report():
+    """validate(executor="dask"): each width's networks and every power-search replicate is a task on
+    a 2-worker LocalCluster; the report equals the local one (mlp, widths 16 and 24, 100 networks,
+    power grid (0.3, 0.6): 8 replicates)."""
+    import numpy as np
+
+    from covsde.derive import derive
+    from covsde.derive.variants import build
+    from covsde.validate.validation import validate
+
+    blk, _ = build("mlp", {})
+    d = derive(blk, 2)
+    kw = dict(samples=100, onestep_samples=2000, sde_paths=400, power_grid=(0.3, 0.6), seed=5)
+    V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
+    local, _ = validate(blk, d, V0, 0.1, [16, 24], **kw)
+    remote, _ = validate(blk, d, V0, 0.1, [16, 24], executor="dask", workers=2, **kw)
+    assert local["power"]["rejections"]  # the power search ran
+    assert_same(local, remote, rel=1e-6)
