@@ -20,13 +20,14 @@ def add_arguments(p):
 
 
 def run(a):
+    from ..validate.executors import check_workers
     from ..validate.suite import entry_folder, load_suite, run_suite
 
+    workers = check_workers(a.executor, integer("workers", a.workers, 1), a.scheduler, a.cluster)
     name, entries = load_suite(a.file)  # the whole file is checked before anything runs
     out = out_folder(a.out or f"suite-out/{name}")
     for e in entries:
         entry_folder(out, e["name"])
-    workers = integer("workers", a.workers, 1)
     out, rows = run_suite(a.file, out, progress=not a.quiet, executor=a.executor, workers=workers,
                           scheduler=a.scheduler, cluster=a.cluster)
     print((out / "summary.md").read_text())

@@ -10,6 +10,8 @@ Each check estimates the memory (or the work) of a request before anything runs 
 * heads of an attention block: ``COVSDE_MAX_HEADS`` (default 64; each head is derived separately);
 * time steps of one simulation: ``COVSDE_MAX_STEPS`` (default 10^7);
 * width of a finite network: ``COVSDE_MAX_WIDTH`` (default 65536);
+* Dask workers: ``COVSDE_MAX_LOCAL_WORKERS`` (local cluster, default twice the cores) and
+  ``COVSDE_MAX_CLUSTER_JOBS`` (slurm/pbs jobs, default 1000);
 * work (floating-point operations) of a validation: ``COVSDE_MAX_WORK`` (default 2e14, several hours
   on a 2-core CPU).
 """
@@ -75,6 +77,15 @@ def max_steps() -> int:
 
 def max_width() -> int:
     return _env_int("COVSDE_MAX_WIDTH", 65536)
+
+
+def max_local_workers() -> int:
+    """Worker processes of a local Dask cluster: twice the cores (each holds a Python with torch)."""
+    return _env_int("COVSDE_MAX_LOCAL_WORKERS", 2 * (os.cpu_count() or 1))
+
+
+def max_cluster_jobs() -> int:
+    return _env_int("COVSDE_MAX_CLUSTER_JOBS", 1000)
 
 
 def max_work() -> float:

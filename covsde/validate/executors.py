@@ -37,7 +37,27 @@ def _dask():
     return distributed
 
 
+def check_workers(executor, workers, scheduler=None, cluster=None):
+    """The executor settings, checked before anything starts; returns the number of workers."""
+    from ..common import checks, limits
+
+    if executor not in EXECUTORS:
+        raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    workers = checks.integer("workers", workers, 1)
+    if executor == "local" or scheduler is not None:
+        return workers
+    if cluster in ("slurm", "pbs"):
+        limits.check_count("workers", workers, limits.max_cluster_jobs(), "COVSDE_MAX_CLUSTER_JOBS", f" {cluster} jobs")
+    elif cluster is not None:
+        raise CovsdeInputError(f"--cluster must be 'slurm' or 'pbs', got {cluster!r}")
+    else:
+        limits.check_count("workers", workers, limits.max_local_workers(), "COVSDE_MAX_LOCAL_WORKERS",
+                           " local worker processes (twice this machine's cores)")
+    return workers
+
+
 def _cluster(kind, workers):
+    workers = check_workers("dask", workers, None, kind)
     if kind in ("slurm", "pbs"):
         try:
             import dask_jobqueue
@@ -46,8 +66,6 @@ def _cluster(kind, workers):
         cluster = (dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster)()
         cluster.scale(jobs=workers)
         return cluster
-    if kind is not None:
-        raise CovsdeInputError(f"--cluster must be 'slurm' or 'pbs', got {kind!r}")
     return _dask().LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=WORKER_ENV,
                                 dashboard_address=None)
 
@@ -70,8 +88,7 @@ def run_pieces(pieces, fn, on_done, *, executor="local", workers=2, scheduler=No
                client=None):
     """Run ``fn`` on every piece (see the module docstring); returns the number of pieces run.
     ``client``: a Dask client to use (and leave open) instead of starting one."""
-    if executor not in EXECUTORS:
-        raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    check_workers(executor, workers, scheduler, cluster)
     if executor == "local":
         for p in pieces:
             on_done(p, fn(p))

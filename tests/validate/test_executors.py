@@ -85,6 +85,10 @@ def test_bad_executor_settings_are_refused():
         run_pieces([1], abs, print, executor="threads")
     with pytest.raises(CovsdeInputError, match="cluster"):
         run_pieces([1], abs, print, executor="dask", cluster="kubernetes")
+    t0 = time.perf_counter()
+    with pytest.raises(CovsdeInputError, match="COVSDE_MAX_LOCAL_WORKERS"):  # refused before any process starts
+        run_pieces([1], abs, print, executor="dask", workers=1_000_000)
+    assert time.perf_counter() - t0 < 5
 
 
 def test_validate_on_dask_gives_the_local_report():
