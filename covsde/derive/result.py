@@ -127,13 +127,10 @@ class Derivation:
             if name not in known:
                 raise CovsdeInputError(f"{name!r} is not a parameter of this derivation (its parameters: "
                                        f"{', '.join(sorted(known)) or 'none'})")
-        sub = {s.name: values[s.name] for s in self.parameters if s.name in values}
-        checked = parameter_values([s for s in self.parameters if s.name in sub], [], sub)
-        for s in self.parameters:
-            if s.name in values:
-                rep[s] = to_expr(values[s.name], s.name)
-                if not rep[s].is_number:
-                    rep[s] = sp.Float(checked[s.name])
+        given = [s for s in self.parameters if s.name in values]
+        parameter_values(given, [], values)  # finite real numbers within the assumptions, or an error
+        for s in given:
+            rep[s] = to_expr(values[s.name], s.name)  # exact (decimals stay rationals)
         new_noise = [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(rep),
                                            None if t.A is None else t.A.xreplace(rep), t.T,
                                            None if t.B is None else t.B.xreplace(rep)) for t in g.terms])

@@ -32,12 +32,11 @@ def check_V0(V0, m=None, name="V0"):
         A = np.asarray(V0, dtype=float)
     except (TypeError, ValueError, OverflowError, RecursionError):
         raise CovsdeInputError(f"{name} must be a square matrix of numbers, got {str(V0)[:200]}") from None
-    if A.size > limits.max_m() ** 2:
-        limits.check_count(f"the size of {name}", A.shape[0] if A.ndim else 1, limits.max_m(), "COVSDE_MAX_M")
     if A.ndim == 0:
         A = A.reshape(1, 1)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise CovsdeInputError(f"{name} must be a square matrix, got shape {A.shape}")
+    limits.check_count(f"the size of {name}", A.shape[0], limits.max_m(), "COVSDE_MAX_M")
     if m is not None and A.shape[0] != m:
         raise CovsdeInputError(f"{name} is {A.shape[0]}×{A.shape[0]} but m = {m}")
     if not np.all(np.isfinite(A)):

@@ -65,6 +65,11 @@ def sde_sample(derivation, V0, T, paths, seed, dt, drift_scale=1.0, diffusion_sc
     return r.V[-1][r.alive], r.counts
 
 
+def onestep_samples_default(samples):
+    """Layers of the one-step test when not given: 20 × samples, within [10 000, 40 000]."""
+    return min(40000, max(10000, 20 * samples))
+
+
 def onestep_width(widths):
     """The width of the one-step test: max(n_max, min(ONESTEP_MIN_WIDTH, 8 n_max))."""
     return max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
@@ -99,7 +104,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
     sde_paths = checks.integer("sde_paths", sde_paths or max(4 * samples, 4000), 10)
     dt = checks.real("dt", dt or min(0.01, T / 50), positive=True)
     nsteps = check_time(T, dt)[3]
-    nos = checks.integer("onestep_samples", onestep_samples or min(40000, max(10000, 20 * samples)), 100)
+    nos = checks.integer("onestep_samples", onestep_samples or onestep_samples_default(samples), 100)
     derivation.parameter_values(values)
     m = derivation.m
     check_simulation_size(sde_paths, 1, m, nsteps, max_memory)
@@ -219,7 +224,7 @@ def _one_step(run, onestep_samples):
     Sequential: rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
     (only at the default sample size: an explicit onestep_samples is used as given)."""
     b0, S0 = run.derivation.numeric(run.V0, run.values)
-    nos = int(onestep_samples or min(40000, max(10000, 20 * run.samples)))
+    nos = int(onestep_samples or onestep_samples_default(run.samples))
     target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
     mom = one_step_moments(run.block, run.V0, n=onestep_width(run.widths), samples=nos, seed=run.seed + 3, n_k=256,
                            device=run.device, target_se=target, max_samples=4 * nos)
