@@ -5,7 +5,9 @@ For V of shape (..., m, m) and Z of shape (..., G, m, m) (G noise groups, i.i.d.
     drift(V)    = b(V)                                           (..., m, m)
     noise(V, Z) = Σ_g Σ_t c_t A_t (L Z_g Lᵀ)^{(T_t)} B_t,  L = chol V    (..., m, m)
 
-so that dV = b dt + noise(V, dW/dt·…) is the SDE: Cov(noise(V, Z)) = Σ(V) exactly.  Parameter values
+so that dV = b dt + noise(V, dW/dt·…) is the SDE: Cov(noise(V, Z)) = Σ(V) exactly.  A matrix V that is
+not positive definite (a path an Euler step pushed out of the cone) gets a NaN noise: that path
+fails visibly (count NaN paths) and the others go on; covsde's own PSD scheme avoids this.  Parameter values
 are checked as everywhere (:meth:`Derivation.parameter_values`) and substituted; numbers are folded
 to floats; square roots and arccos are domain-safe (arguments clipped to the real domain).
 """
@@ -96,6 +98,31 @@ def _build(derivation, params, xp, lam, full, chol, matmul, transpose):
     return Coefficients(drift, noise, m, len(groups))
 
 
+def _chol_numpy(V):
+    """chol(V) per matrix; NaN for the matrices that are not positive definite."""
+    import numpy as np
+
+    try:
+        return np.linalg.cholesky(V)
+    except np.linalg.LinAlgError:
+        flat = V.reshape((-1,) + V.shape[-2:])
+        out = np.full(flat.shape, np.nan)
+        for k, A in enumerate(flat):
+            try:
+                out[k] = np.linalg.cholesky(A)
+            except np.linalg.LinAlgError:
+                pass
+        return out.reshape(V.shape)
+
+
+def _chol_torch(V):
+    """chol(V) per matrix; NaN for the matrices that are not positive definite."""
+    import torch
+
+    L, info = torch.linalg.cholesky_ex(V)
+    return torch.where((info != 0)[..., None, None], torch.full_like(L, float("nan")), L)
+
+
 def to_numpy(derivation, params=None):
     """:class:`Coefficients` over NumPy arrays."""
     import numpy as np
@@ -108,7 +135,7 @@ def to_numpy(derivation, params=None):
     def full(vals, V):
         return np.stack([np.broadcast_to(np.asarray(v, dtype=float), V.shape[:-2]) for v in vals], axis=-1)
 
-    return _build(derivation, params, np, lam, full, np.linalg.cholesky, np.matmul, lambda X: np.swapaxes(X, -1, -2))
+    return _build(derivation, params, np, lam, full, _chol_numpy, np.matmul, lambda X: np.swapaxes(X, -1, -2))
 
 
 def to_torch(derivation, params=None):
@@ -130,12 +157,12 @@ def to_torch(derivation, params=None):
         batch = V.shape[:-2]
         return torch.stack([torch.as_tensor(v, dtype=V.dtype, device=V.device).expand(batch) for v in vals], dim=-1)
 
-    return _build(derivation, params, torch, lam, full, torch.linalg.cholesky, torch.matmul,
-                  lambda X: X.transpose(-1, -2))
+    return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2))
 
 
 def to_jax(derivation, params=None):
-    """:class:`Coefficients` over JAX arrays (jit/vmap/grad-compatible).  For float64 states enable
+    """:class:`Coefficients` over JAX arrays (jit/vmap/grad-compatible; JAX's Cholesky already gives NaN
+    for a matrix that is not positive definite).  For float64 states enable
     ``jax.config.update("jax_enable_x64", True)`` first."""
     import jax.numpy as jnp
 

@@ -64,7 +64,7 @@ def _values(d, p):
     return {s.name: p[s.name] for s in d.parameters}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_symmetries_psd_equivariance_and_structured_noise(case):
     name, m, heads, V, p = case

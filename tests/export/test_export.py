@@ -37,6 +37,16 @@ def test_exported_coefficients_equal_the_derivation(variant, s, params):
                                    atol=1e-13)
 
 
+def test_a_matrix_outside_the_cone_fails_alone():
+    """One non-PD matrix in a batch: its noise is NaN (NumPy and torch), the others are unaffected."""
+    d = derive(build("mlp", {})[0], 2)
+    V = np.array([[[1.0, 0.2], [0.2, 1.0]], [[1.0, 2.0], [2.0, 1.0]]])
+    Z = np.random.default_rng(0).standard_normal((2,) + brownian_shape(d))
+    for N in (to_numpy(d).noise(V, Z), to_torch(d).noise(torch.tensor(V), torch.tensor(Z)).numpy()):
+        assert np.all(np.isfinite(N[0])) and np.all(np.isnan(N[1]))
+        np.testing.assert_allclose(N[0], to_numpy(d).noise(V[:1], Z[:1])[0], rtol=1e-12)
+
+
 def test_torch_drift_is_differentiable():
     d = derive(build("attention", {})[0], 2)
     ct = to_torch(d, {"gamma": 0.6, "tau0": 0.9})
