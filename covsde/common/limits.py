@@ -5,8 +5,9 @@ Each check estimates the memory (or the work) of a request before anything runs 
 
 * memory: ``--max-memory`` on the CLI, ``max_memory=`` in the Python API, or the environment
   variable ``COVSDE_MAX_MEMORY`` (e.g. ``16G``); default: half of the physical memory, at most 8 GiB;
-* tokens m of a derivation: ``COVSDE_MAX_M`` (default 16; the per-entry engine's cost grows like m^3.4:
-  m = 16 takes about 20 s);
+* tokens m of a derivation: ``COVSDE_MAX_M`` (default 512: the matrix-level derivation does not depend
+  on m, simulation costs O(m³) per path-step); its per-entry form (m² drift and m⁴/4 diffusion
+  expressions, and the per-entry reference engine): ``COVSDE_MAX_M_ENTRIES`` (default 16);
 * heads of an attention block: ``COVSDE_MAX_HEADS`` (default 64; each head is derived separately);
 * time steps of one simulation: ``COVSDE_MAX_STEPS`` (default 10^7);
 * width of a finite network: ``COVSDE_MAX_WIDTH`` (default 65536);
@@ -64,7 +65,11 @@ def _env_int(name, default):
 
 
 def max_m() -> int:
-    return _env_int("COVSDE_MAX_M", 16)
+    return _env_int("COVSDE_MAX_M", 512)
+
+
+def max_m_entries() -> int:
+    return _env_int("COVSDE_MAX_M_ENTRIES", 16)
 
 
 def max_heads() -> int:

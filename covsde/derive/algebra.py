@@ -18,14 +18,12 @@ Gaussian given its Gram, as in models.md):
 from __future__ import annotations
 
 import itertools
-import random
 
 import sympy as sp
 
 from .errors import NoLimit
 from .ops import Ops
 from .series import NoiseRegistry, Ser
-from .symbols import centring
 
 
 class Arr:
@@ -73,67 +71,21 @@ class RandMat(Ser):
     weights it depends on."""
 
 
-class Probe:
-    """Numerical zero tests at a few random points (random PSD V, random parameter values)."""
-
-    def __init__(self, V, npoints=3, seed=1234):
-        rng = random.Random(seed)
-        m = V.shape[0]
-        self.points = []
-        for _ in range(npoints):
-            A = sp.Matrix(m, m, lambda i, j: rng.gauss(0, 1))
-            Vn = A * A.T / m + sp.eye(m) * (0.5 + rng.random())
-            self.points.append({V[i, j]: float(Vn[i, j]) for i in range(m) for j in range(i, m)})
-        self.rng = rng
-        self._param_cache = {}
-
-    def _subs(self, k, expr):
-        pt = dict(self.points[k])
-        for s in expr.free_symbols:
-            if s in pt:
-                continue
-            key = (k, s.name)
-            if key not in self._param_cache:
-                lo, hi = (0.15, 0.95) if s.name.startswith(("gamma", "lam")) else (0.5, 2.0)
-                if s.name.startswith("c_"):
-                    lo, hi = -1.5, 1.5
-                self._param_cache[key] = self.rng.uniform(lo, hi)
-            pt[s] = self._param_cache[key]
-        return pt
-
-    def value(self, expr, k=0):
-        expr = sp.sympify(expr)
-        return complex(expr.xreplace(self._subs(k, expr)).evalf())
-
-    def is_zero(self, expr, tol=1e-9):
-        expr = sp.sympify(expr)
-        if expr == 0:
-            return True
-        for k in range(len(self.points)):
-            v = self.value(expr, k)
-            if abs(v) > tol:
-                return False
-        return True
-
-    def matrix_is_zero(self, M, tol=1e-9):
-        return all(self.is_zero(x, tol) for x in M)
-
-
 class SymbolicOps(Ops):
     """The symbolic interpreter of the block contract (:class:`~covsde.derive.ops.Ops`): arrays are
     nodes, and what is computed is their Gram ε-series (see the module docstring)."""
 
-    def __init__(self, m, V):
-        self.m, self.V = m, V
-        self.P = centring(m)
+    def __init__(self, alg):
+        self.alg = alg  # the matrix algebra (:mod:`.algebras`)
+        self.m, self.V = alg.m, alg.V
         self.registry = NoiseRegistry()
-        self.probe = Probe(V)
+        self.probe = alg.probe
         self._wid = itertools.count()
         self._memo = {}
         self._keep = []  # keep nodes alive so that id() keys stay valid
         self._act_cache = {}
         self.notes = []  # remarks used in the regime's reason
-        self.nonlinear = []  # (description, "active" | "dropped")
+        self.nonlinear = []  # (description, deviation ε-series)
 
     # ---- constructors used by blocks --------------------------------------------------------
     def input(self, gram: Ser):
@@ -167,11 +119,11 @@ class SymbolicOps(Ops):
         return self._k(Concat(parts))
 
     def eye(self):
-        return Ser.const(self.m, self.V, sp.eye(self.m))
+        return Ser.const(self.alg, self.alg.eye())
 
     def uniform(self):
         """11ᵀ/m."""
-        return Ser.const(self.m, self.V, sp.ones(self.m, self.m) / self.m)
+        return Ser.const(self.alg, self.alg.uniform())
 
     def note(self, text):
         if text not in self.notes:
@@ -181,9 +133,9 @@ class SymbolicOps(Ops):
         """S = (X W^Q/√n)(X W^K/√n)ᵀ / (τ0 n^e √n_k): mean 0, Cov = G⊗G / (τ0² n^{2e})."""
         kappa = self._kappa(self.cross_gram(x, x).leading(), "attention input")
         k = self.registry.new("logits")
-        S = Ser.gaussian(self.m, self.V, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0))
+        S = Ser.gaussian(self.alg, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0))
         wq, wk = next(self._wid), next(self._wid)
-        out = RandMat(self.m, self.V, S.det, S.noise)
+        out = RandMat(self.alg, S.det, S.noise)
         out.deps = x.deps | {wq, wk}
         return out
 
@@ -201,29 +153,27 @@ class SymbolicOps(Ops):
             raise NoLimit(
                 f"logit fluctuations are O(n^(-{e0 / 2})) with e = {e0 / 2} < 1/2: the one-step noise "
                 f"is larger than O(n^(-1/2)) and the drift larger than O(1/n)")
-        P = Ser.const(self.m, self.V, self.P)
+        P = Ser.const(self.alg, self.alg.centring())
         SP = S @ P
-        first = SP.scale(sp.Rational(1, self.m))
-        second = (SP.hadamard(SP) @ P).scale(sp.Rational(1, 2 * self.m))
+        first = SP.scale(1 / sp.sympify(self.m))
+        second = (SP.hadamard(SP) @ P).scale(1 / (2 * sp.sympify(self.m)))
         dev = first + second
         self._record("softmax attention", dev)
         out = self.uniform() + dev
-        res = RandMat(out.m, out.V, out.det, out.noise)
+        res = RandMat(self.alg, out.det, out.noise)
         res.deps = getattr(S, "deps", frozenset())
         return res
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def _record(self, what, dev: Ser):
-        """Is this nonlinear piece felt in the limit (a fluctuation at ε¹ or a mean at ≤ ε²)?"""
-        active = any(not self.probe.matrix_is_zero(M) for e, M in dev.det.items() if e <= 2)
-        active = active or any(terms and e <= 1 for e, terms in dev.noise.items())
-        self.nonlinear.append((what, "active" if active else "dropped"))
+        """Remember a nonlinear piece's deviation from linear; the engine decides, at the m derived,
+        whether it is felt in the limit (else the regime is ``identity`` for it)."""
+        self.nonlinear.append((what, dev))
 
     def _kappa(self, K, what):
         """K = κ V at leading order; return κ (else the limit is not of the covariance-SDE form)."""
-        V = self.V
-        kappa = sp.simplify(K[0, 0] / V[0, 0])
-        if not self.probe.matrix_is_zero(K - kappa * V) or self.probe.is_zero(kappa):
+        kappa = self.alg.kappa(K)
+        if kappa is None or self.probe.is_zero(kappa):
             reason = "; ".join(self.notes) or (
                 f"the leading-order Gram of the {what} is not proportional to V: the layer changes V by O(1)")
             raise NoLimit(reason)
@@ -242,9 +192,9 @@ class SymbolicOps(Ops):
         return out
 
     def _gram(self, a, b):
-        m, V = self.m, self.V
+        alg = self.alg
         if isinstance(a, Lin):
-            out = Ser(m, V)
+            out = Ser(alg)
             for c, x in a.terms:
                 out = out + self.cross_gram(x, b).scale(c)
             return out
@@ -259,7 +209,7 @@ class SymbolicOps(Ops):
             kappa = self._kappa(G.leading(), "projection input")
             k = self.registry.new("wishart")
             c = kappa / sp.sqrt(2 * a.frac)
-            noise = Ser.gaussian(m, V, k, 1, c) + Ser.gaussian(m, V, k, 1, c, T=1)
+            noise = Ser.gaussian(alg, k, 1, c) + Ser.gaussian(alg, k, 1, c, T=1)
             return G + noise
         if isinstance(a, Fresh) and a.wid not in b.deps:
             return self._cross(a, b)
@@ -270,12 +220,12 @@ class SymbolicOps(Ops):
         if isinstance(a, ActNode) and a is b:
             return self._act_gram(a)
         if isinstance(a, Concat) and a is b:
-            out = Ser(m, V)
+            out = Ser(alg)
             for part in a.parts:
                 out = out + self.cross_gram(part, part).scale(sp.Rational(1, len(a.parts)))
             return out
         if isinstance(a, Concat):
-            out = Ser(m, V)
+            out = Ser(alg)
             for part in a.parts:
                 out = out + self.cross_gram(part, b).scale(sp.Rational(1, len(a.parts)))
             return out
@@ -289,7 +239,7 @@ class SymbolicOps(Ops):
         k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input")
         k2 = self._kappa(self.cross_gram(b, b).leading(), "residual stream")
         k = self.registry.new("cross")
-        return Ser.gaussian(self.m, self.V, k, 1, sp.sqrt(k1 * k2 / f.frac))
+        return Ser.gaussian(self.alg, k, 1, sp.sqrt(k1 * k2 / f.frac))
 
     def _act_gram(self, a: ActNode) -> Ser:
         K = self.cross_gram(a.src, a.src)
@@ -298,7 +248,7 @@ class SymbolicOps(Ops):
         if key not in self._act_cache:
             self._act_cache[key] = act.gram_series()
         off, dia = self._act_cache[key]
-        from .gaussian import kxx, kxy, kyy
+        from .gaussian import kxx, kxy, kyy  # noqa: F401 - the placeholders of the Gram series
 
         g0_off, g0_dia = off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)
         kappa = sp.simplify(g0_off / kxy)
@@ -310,13 +260,10 @@ class SymbolicOps(Ops):
                 "amount each layer; there is no SDE limit")
         K0 = K.leading()
         out = K.scale(kappa)
-        dev = Ser(self.m, self.V)
-        m = self.m
+        dev = Ser(self.alg)
         for e in sorted(set(off) | set(dia)):
             if e == 0 or e > 2:
                 continue
-            M = sp.Matrix(m, m, lambda i, j: (dia[e].xreplace({kxx: K0[i, i]}) if i == j else
-                                               off[e].xreplace({kxx: K0[i, i], kxy: K0[i, j], kyy: K0[j, j]})))
-            dev = dev + Ser.const(m, self.V, M, e)
+            dev = dev + Ser.const(self.alg, self.alg.emap(K0, off.get(e, 0), dia.get(e, 0)), e)
         self._record(f"activation {act!r}", dev)
         return out + dev

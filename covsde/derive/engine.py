@@ -6,6 +6,12 @@ One layer step gives  V' = V + ε N + ε² D + o(ε²),  ε = n^{-1/2}  (:mod:`.
 
 and N itself, a sum of terms c·A·(L Z_k Lᵀ)^{(T)}·B, is the structured noise.  The regime is read
 off the orders: an ε⁰ or ε^{<2} mean term, or an ε^{<1} fluctuation, means no limit.
+
+The expansion runs at the matrix level (``engine="matrix"``, the default): b and the A, B of the
+noise are matrix expressions in V, 11ᵀ/m, traces, Hadamard products and kernel maps with m a symbol
+(:mod:`.matexpr`), so the cost does not depend on m; the zero tests that decide the regime are
+evaluated at the m asked for.  ``engine="entries"`` runs the same expansion on SymPy matrices of
+that m (the per-entry reference, m ≤ COVSDE_MAX_M_ENTRIES).
 """
 from __future__ import annotations
 
@@ -18,14 +24,16 @@ import sympy as sp
 from ..common import cache, checks, limits
 from ..common.fingerprint import Unfingerprintable, object_fingerprint, source_hash
 from .algebra import SymbolicOps
+from .algebras import EntryAlgebra, MatrixAlgebra
 from .blocks import Block
 from .errors import CovsdeInputError, NoLimit
-from .result import Derivation, NoiseGroup, NoiseTerm
+from .result import Derivation, MatrixForm, NoiseGroup, NoiseTerm
 from .series import Ser
-from .symbols import V_matrix
+
+ENGINES = ("matrix", "entries")
 
 
-def derivation_key(block: Block, m: int) -> str | None:
+def derivation_key(block: Block, m: int, engine: str = "matrix") -> str | None:
     """The cache key of a derivation: a hash of everything that decides it — the sources of derive/
     and common/ (and the SymPy version), m, and the block's whole state and code (its classes and
     those of every object it holds, user subclasses included).  None if the block cannot be
@@ -34,7 +42,7 @@ def derivation_key(block: Block, m: int) -> str | None:
         fp = object_fingerprint(block)
     except Unfingerprintable:
         return None
-    return hashlib.sha256(f"{source_hash('derive', 'common')}|{m}|{fp}".encode()).hexdigest()[:40]
+    return hashlib.sha256(f"{source_hash('derive', 'common')}|{m}|{engine}|{fp}".encode()).hexdigest()[:40]
 
 
 def _load_cached(key):
@@ -53,7 +61,8 @@ def _load_cached(key):
     return None
 
 
-def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None) -> Derivation:
+def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None,
+           engine: str = "matrix") -> Derivation:
     """Derive the covariance SDE of ``block`` for m tokens (see module docstring)."""
     if not isinstance(block, Block):
         raise CovsdeInputError(
@@ -62,9 +71,12 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
     if isinstance(m, bool) or not isinstance(m, int):
         raise CovsdeInputError(f"m must be an integer ≥ 1, got m={m!r}")
     m = checks.integer("m", m, 1)
-    limits.check_count("m", m, limits.max_m(), "COVSDE_MAX_M",
-                       " tokens for the per-entry derivation (its cost grows like m^3.4; m = 16 takes about 20 s)")
-    key = derivation_key(block, m) if use_cache else None
+    engine = checks.choice("engine", engine, ENGINES)
+    limits.check_count("m", m, limits.max_m(), "COVSDE_MAX_M", " tokens")
+    if engine == "entries":
+        limits.check_count("m", m, limits.max_m_entries(), "COVSDE_MAX_M_ENTRIES",
+                           " tokens for the per-entry engine (its cost grows like m^3.4; m = 16 takes about 20 s)")
+    key = derivation_key(block, m, engine) if use_cache else None
     if key is not None:
         res = _load_cached(key)
         if res is not None:
@@ -72,75 +84,119 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
             res.name = name or res.name
             return res
     t0 = time.perf_counter()
-    res = _derive(block, m)
+    res = _derive(block, m, engine)
     res.name = name or repr(block)
     res.key = key or ""
     res.seconds = time.perf_counter() - t0
     if key is not None:
-        if res.has_limit:
+        if res.has_limit and res.matrix is None:
             res.diffusion  # computed once, stored with the derivation
         cache.store("derive", key, pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
     return res
 
 
-def _derive(block, m):
-    V = V_matrix(m)
-    ops = SymbolicOps(m, V)
-    x = ops.input(Ser.const(m, V, V))
-    base = dict(m=m, block=repr(block))
-    try:
-        y = block.step(x, ops)
-        G = ops.cross_gram(y, y)
-    except NoLimit as exc:
-        return Derivation(**base, regime="no-limit", reason=exc.reason, drift=None, noise=None)
+def _expand(block, alg):
+    """Phase 1: the ε-series of the output Gram matrix G(X', X') (or NoLimit)."""
+    ops = SymbolicOps(alg)
+    x = ops.input(Ser.const(alg, alg.V))
+    y = block.step(x, ops)
+    return ops, ops.cross_gram(y, y)
 
-    probe = ops.probe
-    notes = ops.notes
-    # O(1) mean change
-    D0 = G.leading() - V
+
+def _orders(G, ops):
+    """Phase 2: the reason there is no limit, read off the orders of G (None if there is one)."""
+    alg, probe, notes = ops.alg, ops.probe, ops.notes
+    D0 = G.leading() - alg.V
     if not probe.matrix_is_zero(D0):
-        entry = sp.simplify(D0[0, 0]) if m < 4 else D0[0, 0]
-        reason = "; ".join(notes) if notes else (
-            f"E[ΔV] has an O(1) part (e.g. ΔV^{{00}} = {entry}): the layer changes V by O(1), "
+        return "; ".join(notes) if notes else (
+            f"E[ΔV] has an O(1) part (ΔV = {_show(alg.sample(D0))}): the layer changes V by O(1), "
             "there is no limit in t = ℓ/n")
-        return Derivation(**base, regime="no-limit", reason=reason, drift=None, noise=None)
     for e, M in sorted(G.det.items()):
         if 0 < e < 2 and not probe.matrix_is_zero(M):
-            return Derivation(**base, regime="no-limit", drift=None, noise=None, reason=(
-                f"E[ΔV] has a term of order n^(-{e / 2}) ≫ 1/n (a deterministic change that does not "
-                f"vanish on the time scale t = ℓ/n): " + ("; ".join(notes) or f"e.g. {M[0, min(1, m - 1)]}")))
+            return (f"E[ΔV] has a term of order n^(-{e / 2}) ≫ 1/n (a deterministic change that does not "
+                    f"vanish on the time scale t = ℓ/n): " + ("; ".join(notes) or f"{_show(alg.sample(M))}"))
     for e, terms in sorted(G.noise.items()):
-        if e < 1 and any(not probe.is_zero(c) for c in terms.values()):
-            return Derivation(**base, regime="no-limit", drift=None, noise=None, reason=(
-                f"the one-step fluctuation of V is of order n^(-{e / 2}) ≫ n^(-1/2)"))
-    drift = sp.ImmutableMatrix(G.det_at(2))
-    groups = _group_noise(G.noise_at(1), probe)
-    res = Derivation(**base, regime="sde", reason="", drift=drift, noise=groups)
-    dropped = [what for what, status in ops.nonlinear if status == "dropped"]
-    zero_drift = probe.matrix_is_zero(drift)
-    zero_noise = not groups
+        if e < 1 and any(_live(key, c, probe) for key, c in terms.items()):
+            return f"the one-step fluctuation of V is of order n^(-{e / 2}) ≫ n^(-1/2)"
+    return None
+
+
+def _show(M):
+    from .matprint import text
+
+    return text(M) if hasattr(M, "terms") else str(M)
+
+
+def _regime(res, ops, drift, groups):
+    """Phase 3: sde, ode or identity (which nonlinear piece dropped out)."""
+    probe = ops.probe
+    dropped = [what for what, dev in ops.nonlinear if not _felt(dev, probe)]
     if dropped:
         res.regime = "identity"
         res.reason = ("drops out in the limit (its effect is o(1/n) per layer): " + ", ".join(sorted(set(dropped)))
                       + "; what remains is the SDE of the network without it")
-    elif zero_drift and zero_noise:
+    elif probe.matrix_is_zero(drift) and not groups:
         res.regime, res.reason = "identity", "V' = V + o(1/n): the block drops out in the limit"
-    elif zero_noise:
+    elif not groups:
         res.regime, res.reason = "ode", "no O(n^(-1/2)) fluctuation: the limit is the drift-only ODE"
     return res
 
 
-def _group_noise(terms: dict, probe) -> list[NoiseGroup]:
+def _felt(dev, probe):
+    """Is a nonlinear piece felt in the limit (a fluctuation at ε¹ or a mean at ≤ ε²)?"""
+    return (any(not probe.matrix_is_zero(M) for e, M in dev.det.items() if e <= 2)
+            or any(_live(key, c, probe) for e, terms in dev.noise.items() if e <= 1 for key, c in terms.items()))
+
+
+def _live(key, c, probe):
+    """A noise term c·A Ẑ B that does not vanish at the m derived (P = 0 at m = 1, say)."""
+    _, A, _, B = key
+    return not probe.is_zero(c) and not any(X is not None and probe.matrix_is_zero(X) for X in (A, B))
+
+
+def _derive(block, m, engine):
+    alg = MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m)
+    base = dict(m=m, block=repr(block), engine=engine)
+    try:
+        ops, G = _expand(block, alg)
+    except NoLimit as exc:
+        return Derivation(**base, regime="no-limit", reason=exc.reason)
+    reason = _orders(G, ops)
+    if reason is not None:
+        return Derivation(**base, regime="no-limit", reason=reason)
+    drift = G.det_at(2)
+    groups = _group_noise(G.noise_at(1), ops.probe, alg)
+    if engine == "matrix":
+        drift = drift.map_coefs(_tidy)
+        res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
+    else:
+        res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
+    return _regime(res, ops, drift, groups)
+
+
+def _tidy(c):
+    c = sp.factor_terms(sp.expand(c))
+    return c
+
+
+def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:
     """Collect the ε¹ fluctuation by Gaussian matrix, and merge independent groups that are
     proportional in structure: c₁N(Z₁) + c₂N(Z₂) has the law of √(c₁² + c₂²) N(Z)."""
+
+    def order(X):
+        return "" if X is None else X.key()
+
     by_k = {}
     for (k, A, T, B), c in terms.items():
-        if probe.is_zero(c):
+        if not _live((k, A, T, B), c, probe):
             continue
         by_k.setdefault(k, []).append((c, A, T, B))
     merged = {}
     for k, lst in by_k.items():
-        lst.sort(key=lambda t: (t[2], hash((t[1], t[3]))))
+        if alg.symbolic:
+            lst.sort(key=lambda t: (t[2], order(t[1]), order(t[3])))
+        else:
+            lst.sort(key=lambda t: (t[2], hash((t[1], t[3]))))
         c0 = lst[0][0]
         sig = tuple((A, T, B, sp.nsimplify(sp.simplify(c / c0))) for c, A, T, B in lst)
         merged.setdefault(sig, []).append(c0)

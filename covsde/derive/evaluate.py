@@ -12,6 +12,9 @@ def numeric(d, V, params=None):
     """(b, Σ) as numpy arrays at a numeric V (Σ as an (m, m, m, m) array); parameter values are
     checked by :meth:`Derivation.parameter_values`."""
     V = np.asarray(V, dtype=float)
+    if d.matrix is not None:
+        b, groups = d.numeric_fn()(V, params)
+        return b, sigma_from_groups(groups, V)
     sub = {s: V[i, j] for s, (i, j) in zip(d.symbols, upper_pairs(d.m))}
     vals = d.parameter_values(params)
     for s in d.parameters:
@@ -27,9 +30,50 @@ def numeric(d, V, params=None):
     return b, Sig
 
 
+def sigma_from_groups(groups, V):
+    r"""Σ^{αβ,γδ} = Cov(N_αβ, N_γδ) of the numeric structured noise (see
+    :func:`~.result.diffusion_from_noise`), an (m, m, m, m) array."""
+    m = V.shape[0]
+    eye = np.eye(m)
+    Sig = np.zeros((m, m, m, m))
+    for g in groups:
+        for c1, A, T1, B in g:
+            for c2, C, T2, D in g:
+                A_, B_, C_, D_ = (eye if X is None else X for X in (A, B, C, D))
+                if T1 == T2:
+                    Sig += c1 * c2 * np.einsum("ac,bd->abcd", A_ @ V @ C_.T, B_.T @ V @ D_)
+                else:
+                    Sig += c1 * c2 * np.einsum("ad,cb->abcd", A_ @ V @ D_, C_ @ V @ B_)
+    return Sig
+
+
+def _matrix_fn(d):
+    from .matexpr import M_SYM
+    from .matnum import Numeric, coef_reader
+
+    form = d.matrix
+
+    def fn(V, values=None):
+        V = np.asarray(V, dtype=float)
+        checked = d.parameter_values(values)
+        vals = {s: checked[s.name] for s in d.parameters}
+        ev = Numeric(V, coef_reader(V.shape[0], vals))
+
+        def mat(X):
+            return None if X is None else np.asarray(ev.value(X).real, dtype=float)
+
+        groups = [[(float(complex(sp.N(sp.sympify(t.coef).xreplace({**vals, M_SYM: V.shape[0]}))).real),
+                    mat(t.A), t.T, mat(t.B)) for t in g.terms] for g in form.noise]
+        return mat(form.drift), groups
+
+    return fn
+
+
 def numeric_fn(d):
     """A fast numeric view: f(V, params) → (b, groups) with numpy arrays, where
     groups = [[(coef, A, T, B), ...], ...] (A, B = None for the identity)."""
+    if d.matrix is not None:
+        return _matrix_fn(d)
     params = d.parameters
     exprs, layout = [sp.Matrix(d.drift)], []
     for g in d.noise:

@@ -10,21 +10,27 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..common import limits
 from ..common.expr import to_expr
 from .domain import domain_atoms, parameter_values
 from .errors import CovsdeInputError
+from .gaussian import kxx, kxy, kyy
+from .matexpr import M_SYM
 from .points import upper_pairs
 from .symbols import V_matrix, v_symbols
+
+PLACEHOLDERS = {kxx, kxy, kyy, M_SYM}
 
 
 @dataclass(frozen=True)
 class NoiseTerm:
-    """coef · A · Ẑ^{(T)} · B with Ẑ = L Z Lᵀ, L = chol(V); A, B = None mean the identity."""
+    """coef · A · Ẑ^{(T)} · B with Ẑ = L Z Lᵀ, L = chol(V); A, B = None mean the identity (A, B are
+    SymPy matrices in the per-entry form, matrix expressions in the matrix form)."""
 
     coef: sp.Expr
-    A: sp.ImmutableMatrix | None
+    A: object
     T: int
-    B: sp.ImmutableMatrix | None
+    B: object
 
 
 @dataclass
@@ -39,26 +45,63 @@ def _I(M, m):
 
 
 @dataclass
+class MatrixForm:
+    r"""The matrix-level result, valid for every m: the drift b(V) and the structured noise as
+    :class:`~covsde.derive.matexpr.MatExpr` (A_t, B_t matrix expressions, c_t scalars in m and the
+    parameters)."""
+
+    drift: object
+    noise: list
+
+    def expressions(self):
+        """Every matrix expression in the result."""
+        out = [self.drift]
+        for g in self.noise:
+            for t in g.terms:
+                out += [X for X in (t.A, t.B) if X is not None]
+        return out
+
+    def coefficients(self):
+        out = []
+        for M in self.expressions():
+            out += M.coefficients()
+        out += [t.coef for g in self.noise for t in g.terms]
+        return out
+
+    def xreplace(self, rep):
+        def one(X):
+            return None if X is None else X.xreplace(rep)
+
+        return MatrixForm(self.drift.xreplace(rep),
+                          [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(rep), one(t.A), t.T, one(t.B))
+                                       for t in g.terms]) for g in self.noise])
+
+
+@dataclass
 class Derivation:
     r"""Drift b(V) (m×m), diffusion Σ^{αβ,γδ}(V) and the structured noise
 
         dV = b(V) dt + Σ_g Σ_t c_t A_t (L Z_g Lᵀ)^{(T_t)} B_t √dt,   L = chol(V),
 
-    whose covariance is exactly Σ.  ``regime`` ∈ {sde, ode, identity, no-limit}."""
+    whose covariance is exactly Σ.  ``regime`` ∈ {sde, ode, identity, no-limit}.  ``matrix`` holds
+    the matrix-level form (engine ``matrix``); ``drift``/``noise``/``diffusion`` are the per-entry
+    SymPy forms for this m, computed from it on first use (m ≤ COVSDE_MAX_M_ENTRIES)."""
 
     m: int
     block: str
     regime: str
     reason: str
-    drift: sp.ImmutableMatrix | None
-    noise: list | None
     name: str = ""
     key: str = ""
     seconds: float = 0.0
     from_cache: bool = False
+    engine: str = "matrix"
+    matrix: MatrixForm | None = None
+    entry_drift: sp.ImmutableMatrix | None = None
+    entry_noise: list | None = None
     _diffusion: dict | None = field(default=None, repr=False)
 
-    # ---- diffusion ---------------------------------------------------------------------------
+    # ---- per-entry forms ---------------------------------------------------------------------
     @property
     def has_limit(self):
         return self.regime != "no-limit"
@@ -66,6 +109,39 @@ class Derivation:
     def _require(self):
         if not self.has_limit:
             raise CovsdeInputError(f"no SDE limit (regime no-limit): {self.reason}")
+
+    def _entries(self):
+        if self.entry_drift is None and self.matrix is not None:
+            from .matnum import Entries
+
+            limits.check_count("m", self.m, limits.max_m_entries(), "COVSDE_MAX_M_ENTRIES",
+                               " tokens for the per-entry form (m² drift and m⁴/4 diffusion expressions; the "
+                               "matrix form Derivation.matrix holds for every m)")
+            ev = Entries(V_matrix(self.m))
+            sub = {M_SYM: self.m}
+
+            def mat(X):
+                return None if X is None else sp.ImmutableMatrix(ev.value(X))
+
+            self.entry_noise = [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(sub), mat(t.A), t.T, mat(t.B))
+                                            for t in g.terms]) for g in self.matrix.noise]
+            self.entry_drift = mat(self.matrix.drift)
+
+    @property
+    def drift(self):
+        """b(V) per entry, an m×m SymPy matrix (None without a limit)."""
+        if not self.has_limit:
+            return None
+        self._entries()
+        return self.entry_drift
+
+    @property
+    def noise(self):
+        """The structured noise per entry: NoiseGroups of NoiseTerms with SymPy m×m A, B."""
+        if not self.has_limit:
+            return None
+        self._entries()
+        return self.entry_noise
 
     @property
     def diffusion(self) -> dict:
@@ -88,26 +164,31 @@ class Derivation:
     def symbols(self):
         return v_symbols(self.m)
 
+    def _all_coefficients(self):
+        if self.matrix is not None:
+            return self.matrix.coefficients()
+        exprs = list(self.entry_drift)
+        for g in self.entry_noise:
+            for t in g.terms:
+                exprs.append(t.coef)
+                exprs.extend(x for M in (t.A, t.B) if M is not None for x in M)
+        return exprs
+
     @property
     def parameters(self):
+        if not self.has_limit:
+            return []
         syms = set()
-        if self.drift is not None:
-            syms |= self.drift.free_symbols
-            for g in self.noise:
-                for t in g.terms:
-                    syms |= sp.sympify(t.coef).free_symbols
-        return sorted(syms - set(self.symbols), key=lambda s: s.name)
+        for ex in self._all_coefficients():
+            syms |= sp.sympify(ex).free_symbols
+        syms = {s for s in syms if not s.name.startswith("V_")} - PLACEHOLDERS
+        return sorted(syms, key=lambda s: s.name)
 
     def domain_atoms(self):
         """Sub-expressions of the parameters alone with a restricted real domain (cached)."""
         self._require()
         if getattr(self, "_domain", None) is None:
-            exprs = list(self.drift)
-            for g in self.noise:
-                for t in g.terms:
-                    exprs.append(t.coef)
-                    exprs.extend(x for M in (t.A, t.B) if M is not None for x in M)
-            self._domain = domain_atoms(exprs, self.parameters)
+            self._domain = domain_atoms(self._all_coefficients(), self.parameters)
         return self._domain
 
     def parameter_values(self, values=None) -> dict:
@@ -131,12 +212,19 @@ class Derivation:
         parameter_values(given, [], values)  # finite real numbers within the assumptions, or an error
         for s in given:
             rep[s] = to_expr(values[s.name], s.name)  # exact (decimals stay rationals)
-        new_noise = [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(rep),
-                                           None if t.A is None else t.A.xreplace(rep), t.T,
-                                           None if t.B is None else t.B.xreplace(rep)) for t in g.terms])
-                     for g in self.noise]
-        return Derivation(self.m, self.block, self.regime, self.reason, self.drift.xreplace(rep), new_noise,
-                          self.name, self.key + "|" + repr(sorted(values.items())))
+        out = Derivation(self.m, self.block, self.regime, self.reason, self.name,
+                         self.key + "|" + repr(sorted(values.items())), engine=self.engine)
+        if self.matrix is not None:
+            out.matrix = self.matrix.xreplace(rep)
+            return out
+
+        def one(X):
+            return None if X is None else X.xreplace(rep)
+
+        out.entry_drift = self.entry_drift.xreplace(rep)
+        out.entry_noise = [NoiseGroup([NoiseTerm(sp.sympify(t.coef).xreplace(rep), one(t.A), t.T, one(t.B))
+                                       for t in g.terms]) for g in self.entry_noise]
+        return out
 
     # ---- numbers -----------------------------------------------------------------------------
     def numeric(self, V, params=None):

@@ -14,7 +14,8 @@ product keeps only the mean, computed with the Wick rules (M deterministic)
     E[(AẐB)∘(CẐD)]_{αβ} = (AVCᵀ)_{αα}(BᵀVD)_{ββ},   E[(AẐB)∘(CẐᵀD)] = (AVD)∘(CVB).
 
 Mean terms are kept up to ε² and fluctuations below ε²; that is all the drift b (the ε² mean)
-and the diffusion Σ (covariance of the ε¹ fluctuation) need.
+and the diffusion Σ (covariance of the ε¹ fluctuation) need.  The matrices live in an *algebra*
+(:mod:`.algebras`): matrix expressions with m a symbol (the engine's), or SymPy matrices of one m.
 """
 from __future__ import annotations
 
@@ -36,28 +37,6 @@ def _mm(*mats):
     return out
 
 
-def _imm(M):
-    return None if M is None else sp.ImmutableMatrix(M)
-
-
-def _scalar_part(M):
-    """(None, d) if M = d·I structurally, else (M, 1)."""
-    if M is None:
-        return None, 1
-    m = M.shape[0]
-    d = M[0, 0]
-    for i in range(m):
-        for j in range(m):
-            x = M[i, j]
-            if (i == j and x != d) or (i != j and x != 0):
-                return M, 1
-    return None, d
-
-
-def _tr(M):
-    return M.trace()
-
-
 @dataclass
 class NoiseRegistry:
     """Hands out ids of independent Gaussian matrices Z_k; remembers where each came from."""
@@ -75,46 +54,50 @@ class NoiseRegistry:
 class Ser:
     """A random m×m matrix as a truncated ε-series (see module docstring)."""
 
-    __slots__ = ("m", "V", "det", "noise")
+    __slots__ = ("alg", "det", "noise")
 
-    def __init__(self, m, V, det=None, noise=None):
-        self.m = m
-        self.V = V  # the symbolic covariance, an ImmutableMatrix
-        self.det = det or {}  # exponent -> ImmutableMatrix
+    def __init__(self, alg, det=None, noise=None):
+        self.alg = alg  # the matrix algebra (constants, traces, Wick means)
+        self.det = det or {}  # exponent -> matrix
         self.noise = noise or {}  # exponent -> {(k, A, T, B): coef}
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
-    def const(cls, m, V, M, e=0):
-        s = cls(m, V)
+    def const(cls, alg, M, e=0):
+        s = cls(alg)
         if M is not None:
-            s.det[sp.Rational(e)] = sp.ImmutableMatrix(M)
+            s.det[sp.Rational(e)] = alg.imm(M)
         return s
 
     @classmethod
-    def gaussian(cls, m, V, k, e, coef=1, A=None, T=0, B=None):
-        s = cls(m, V)
-        s.noise[sp.Rational(e)] = {(k, _imm(A), T, _imm(B)): sp.sympify(coef)}
+    def gaussian(cls, alg, k, e, coef=1, A=None, T=0, B=None):
+        s = cls(alg)
+        s.noise[sp.Rational(e)] = {(k, A, T, B): sp.sympify(coef)}
         return s
 
     def copy(self):
-        return Ser(self.m, self.V, dict(self.det), {e: dict(t) for e, t in self.noise.items()})
+        return Ser(self.alg, dict(self.det), {e: dict(t) for e, t in self.noise.items()})
 
     # ---- helpers ---------------------------------------------------------------------------
     def _add_det(self, e, M):
         if e > EMAX or M is None:
             return
-        M = sp.ImmutableMatrix(M)
-        if M.is_zero_matrix:
+        M = self.alg.imm(M)
+        if self.alg.is_zero(M):
             return
-        self.det[e] = M if e not in self.det else sp.ImmutableMatrix(self.det[e] + M)
+        if e in self.det:
+            M = self.alg.imm(self.det[e] + M)
+            if self.alg.is_zero(M):
+                del self.det[e]
+                return
+        self.det[e] = M
 
     def _add_noise(self, e, key, coef):
         if e >= EMAX:
             return
         k, A, T, B = key
-        A, ca = _scalar_part(A)
-        B, cb = _scalar_part(B)
+        A, ca = (None, 1) if A is None else self.alg.scalar_part(A)
+        B, cb = (None, 1) if B is None else self.alg.scalar_part(B)
         key = (k, A, T, B)
         coef = sp.sympify(coef) * ca * cb
         if coef == 0:
@@ -147,7 +130,7 @@ class Ser:
     def scale(self, c, de=0):
         """c · ε^{de} · self, with c a scalar SymPy expression."""
         c = sp.sympify(c)
-        out = Ser(self.m, self.V)
+        out = Ser(self.alg)
         if c == 0:
             return out
         de = sp.Rational(de)
@@ -160,24 +143,25 @@ class Ser:
 
     @property
     def T(self):
-        out = Ser(self.m, self.V)
-        out.det = {e: M.T for e, M in self.det.items()}
+        tr = self.alg.transpose
+        out = Ser(self.alg)
+        out.det = {e: tr(M) for e, M in self.det.items()}
         for e, terms in self.noise.items():
             for (k, A, t, B), c in terms.items():
-                out._add_noise(e, (k, _imm(None if B is None else B.T), 1 - t, _imm(None if A is None else A.T)), c)
+                out._add_noise(e, (k, None if B is None else tr(B), 1 - t, None if A is None else tr(A)), c)
         return out
 
     def __matmul__(self, other):
-        V = self.V
-        out = Ser(self.m, V)
+        alg, V = self.alg, self.alg.V
+        out = Ser(alg)
         for (e1, D1), (e2, D2) in itertools.product(self.det.items(), other.det.items()):
             out._add_det(e1 + e2, D1 * D2)
         for (e1, D1), (e2, terms) in itertools.product(self.det.items(), other.noise.items()):
             for (k, A, t, B), c in terms.items():
-                out._add_noise(e1 + e2, (k, _imm(_mm(D1, A)), t, B), c)
+                out._add_noise(e1 + e2, (k, _mm(D1, A), t, B), c)
         for (e1, terms), (e2, D2) in itertools.product(self.noise.items(), other.det.items()):
             for (k, A, t, B), c in terms.items():
-                out._add_noise(e1 + e2, (k, A, t, _imm(_mm(B, D2))), c)
+                out._add_noise(e1 + e2, (k, A, t, _mm(B, D2)), c)
         for (e1, t1), (e2, t2) in itertools.product(self.noise.items(), other.noise.items()):
             if e1 + e2 > EMAX:
                 continue
@@ -187,25 +171,24 @@ class Ser:
                         continue
                     M = _mm(B, C)
                     if M is None:
-                        M = sp.eye(self.m)
+                        M = alg.eye()
                     if T1 == T2:
-                        mean = _mm(A, V, M.T, V, D)
+                        mean = _mm(A, V, alg.transpose(M), V, D)
                     else:
-                        mean = _tr(M * V) * _mm(A, V, D)
+                        mean = alg.trace(M * V) * _mm(A, V, D)
                     out._add_det(e1 + e2, c1 * c2 * mean)
         return out
 
     def hadamard(self, other):
         """Element-wise product; a deterministic matrix times a fluctuation is not needed by any
         block and is refused."""
-        V = self.V
-        out = Ser(self.m, V)
+        alg, V = self.alg, self.alg.V
+        out = Ser(alg)
         for (e1, D1), (e2, D2) in itertools.product(self.det.items(), other.det.items()):
-            out._add_det(e1 + e2, sp.ImmutableMatrix(D1.multiply_elementwise(D2)))
+            out._add_det(e1 + e2, alg.hadamard(D1, D2))
         if (self.det and other.noise) or (self.noise and other.det):
             raise NotImplementedError("Hadamard product of a deterministic matrix with a fluctuation")
-        m = self.m
-        I = sp.eye(m)
+        I = alg.eye()
         for (e1, t1), (e2, t2) in itertools.product(self.noise.items(), other.noise.items()):
             if e1 + e2 > EMAX:
                 continue
@@ -215,17 +198,15 @@ class Ser:
                         continue
                     A_, B_, C_, D_ = (I if X is None else X for X in (A, B, C, D))
                     if T1 == T2:
-                        left = A_ * V * C_.T
-                        right = B_.T * V * D_
-                        mean = sp.Matrix(m, m, lambda a, b: left[a, a] * right[b, b])
+                        mean = alg.diag_outer(A_ * V * alg.transpose(C_), alg.transpose(B_) * V * D_)
                     else:
-                        mean = (A_ * V * D_).multiply_elementwise(C_ * V * B_)
+                        mean = alg.hadamard(A_ * V * D_, C_ * V * B_)
                     out._add_det(e1 + e2, c1 * c2 * mean)
         return out
 
     # ---- views -----------------------------------------------------------------------------
     def det_at(self, e):
-        return self.det.get(sp.Rational(e), sp.ImmutableMatrix(sp.zeros(self.m, self.m)))
+        return self.det.get(sp.Rational(e), self.alg.zero())
 
     def noise_at(self, e):
         return self.noise.get(sp.Rational(e), {})

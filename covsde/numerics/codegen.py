@@ -37,6 +37,7 @@ from ..common.errors import CovsdeInputError
 from ..common.expr import INT_EXACT, fold_numbers
 from ..common.fingerprint import source_hash
 from . import kernels
+from .matcode import coeff_body
 
 class NumbaPrinter(PythonCodePrinter):
     """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt, numbers as floats).
@@ -129,7 +130,7 @@ def _coeff_body(d, exprs, nmats, ncoef):
 def _transpose_pair(g):
     """{c·A Ẑ B, c·Bᵀ Ẑᵀ Aᵀ}: the group is M + Mᵀ with M = c·A Ẑ B."""
     def tr(M):
-        return None if M is None else sp.ImmutableMatrix(M.T)
+        return None if M is None else M.T
 
     t0, t1 = g.terms if len(g.terms) == 2 else (None, None)
     return (t0 is not None and t0.T != t1.T and sp.simplify(t0.coef - t1.coef) == 0
@@ -147,12 +148,12 @@ def _product(ia, src, ib, dest, tmp="t1"):
     return [f"    {dest}[:, :] = {src}"]
 
 
-def _noise_body(d, groups):
+def _noise_body(noise, groups):
     """The body of noise(...) and the SYM flags.  The Wishart group c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with
     S = (Z + Zᵀ)/√2 symmetric is drawn directly (S_ii = √2 z_ii, S_ij = z_ij for i < j: m(m+1)/2
     normals); other transpose pairs are M + Mᵀ; anything else term by term."""
     lines, sym = [], []
-    for gi, (g, terms) in enumerate(zip(d.noise, groups)):
+    for gi, (g, terms) in enumerate(zip(noise, groups)):
         pair = _transpose_pair(g)
         sym.append(bool(pair and g.terms[0].A is None and g.terms[0].B is None))
         if sym[-1]:
@@ -181,17 +182,19 @@ def _noise_body(d, groups):
 GENERATED = '''
 
 # ---- generated for: {desc} ----
-M = {m}
+M = {m}  # 0: any m (a module generated from the matrix form)
 NGROUPS = {ngroups}
 NMATS = {nmats}
 NCOEF = {ncoef}
+NWS = {nws}
+NWV = {nwv}
 PARAMS = {params!r}  # names of the run-time parameters, in the order of P
 SYM = {sym!r}  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
 DESCRIPTION = {desc!r}
-
+{maps}
 
 @njit(cache=True, error_model="numpy")
-def coeffs(V, P, b, mats, cf):
+def coeffs(V, P, b, mats, cf, ws, wv):
 {coeff_body}
 
 
@@ -203,19 +206,50 @@ def noise(V, L, Z, mats, cf, t1, t2, zh, out):
 '''
 
 
+def _matrix_collect(form):
+    """The distinct A_t/B_t expressions, the c_t, and per group its terms as (c index, A index, T, B index)."""
+    mats, index, groups, coefs = [], {}, [], []
+
+    def at(M):
+        if M is None:
+            return -1
+        if M not in index:
+            index[M] = len(mats)
+            mats.append(M)
+        return index[M]
+
+    for g in form.noise:
+        groups.append([(len(coefs) + k, at(t.A), t.T, at(t.B)) for k, t in enumerate(g.terms)])
+        coefs.extend(t.coef for t in g.terms)
+    return mats, groups, coefs
+
+
+def _parts(d):
+    """The derivation-specific pieces of the module text."""
+    if d.matrix is not None:
+        params = d.parameters
+        mats, groups, coefs = _matrix_collect(d.matrix)
+        body, maps, nws, nwv = coeff_body(d.matrix, params, mats, coefs, _printer())
+        noise_body, sym = _noise_body(d.matrix.noise, groups)
+        return dict(m=0, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), ncoef=max(len(coefs), 1), nws=nws,
+                    nwv=nwv, params=tuple(x.name for x in params), sym=sym, maps=maps, coeff_body=body,
+                    noise_body=noise_body)
+    exprs, nmats, groups, ncoef = _collect(d)
+    noise_body, sym = _noise_body(d.noise, groups)
+    return dict(m=d.m, ngroups=max(len(groups), 1), nmats=max(nmats, 1), ncoef=max(ncoef, 1), nws=1, nwv=1,
+                params=tuple(x.name for x in d.parameters), sym=sym, maps="",
+                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body)
+
+
 def generate_source(derivation) -> str:
     """Source text of the kernel module of a derivation: the source of :mod:`.kernels` followed by the
     derivation's constants, ``coeffs`` and ``noise``.  Parameters stay symbolic: the kernels read them
     at run time from the array P (in the order of ``derivation.parameters``), so one compiled module
-    serves every parameter value."""
+    serves every parameter value; a module generated from the matrix form also serves every m."""
     if not derivation.has_limit:
         raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
     d = derivation
-    exprs, nmats, groups, ncoef = _collect(d)
-    noise_body, sym = _noise_body(d, groups)
-    part = GENERATED.format(desc=(d.name or d.block).replace("\n", " ")[:200], m=d.m, ngroups=max(len(groups), 1),
-                            nmats=max(nmats, 1), ncoef=max(ncoef, 1), params=tuple(x.name for x in d.parameters),
-                            sym=sym, coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body)
+    part = GENERATED.format(desc=(d.name or d.block).replace("\n", " ")[:200], **_parts(d))
     return Path(kernels.__file__).read_text() + part
 
 
@@ -235,8 +269,14 @@ def derivation_hash(derivation) -> str:
     """Content address of a derivation's kernels: the sources of numerics/ (generator and kernels)
     and the derivation's own key (a hash of block, m and the derive/ sources, set by ``derive``) or,
     without one, its pickled expressions.  Parameters are run-time inputs, not part of the key."""
-    ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()
-    payload = repr((source_hash("numerics"), derivation.m, ident))
+    if derivation.matrix is not None:  # the module serves every m: its content is the key
+        form = derivation.matrix
+        ident = repr((form.drift.key(), [[(str(t.coef), t.A and t.A.key(), t.T, t.B and t.B.key()) for t in g.terms]
+                                         for g in form.noise], [s.name for s in derivation.parameters]))
+        payload = repr((source_hash("numerics"), ident))
+    else:
+        ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()
+        payload = repr((source_hash("numerics"), derivation.m, ident))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -206,17 +206,21 @@ class OdeResult:
     message: str
 
 
+def workspace(mod, m):
+    """The arrays a generated ``coeffs`` writes into: (mats, cf, ws, wv)."""
+    return (np.zeros((mod.NMATS, m, m)), np.zeros(mod.NCOEF), np.zeros((mod.NWS, m, m)), np.zeros((mod.NWV, m)))
+
+
 def drift_function(derivation, params=None):
     """b as a numpy function V ↦ b(V) (compiled kernel)."""
     mod = load_module(derivation)
     P = param_vector(derivation, params)
     m = derivation.m
-    mats = np.zeros((mod.NMATS, m, m))
-    cf = np.zeros(mod.NCOEF)
+    mats, cf, ws, wv = workspace(mod, m)
 
     def b(V):
         out = np.empty((m, m))
-        mod.drift_vec(np.ascontiguousarray(V, dtype=float), P, out, mats, cf)
+        mod.drift_vec(np.ascontiguousarray(V, dtype=float), P, out, mats, cf, ws, wv)
         return out
 
     return b

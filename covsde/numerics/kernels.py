@@ -2,10 +2,11 @@
 except the derivation's own coefficients.
 
 A generated module (:mod:`.codegen`) is this file's source followed by the derivation-specific part:
-the constants ``M, NGROUPS, NMATS, NCOEF, PARAMS, SYM, DESCRIPTION`` and the two functions
+the constants ``M, NGROUPS, NMATS, NCOEF, NWS, NWV, PARAMS, SYM, DESCRIPTION`` and the two functions
 
-* ``coeffs(V, P, b, mats, cf)``: the drift b(V), the matrices A_t(V), B_t(V) and coefficients c_t of the
-  structured noise (P: the run-time parameter values, in the order of PARAMS);
+* ``coeffs(V, P, b, mats, cf, ws, wv)``: the drift b(V), the matrices A_t(V), B_t(V) and coefficients c_t
+  of the structured noise (P: the run-time parameter values, in the order of PARAMS; ws, wv: NWS m×m
+  and NWV length-m work arrays, allocated once per chunk);
 * ``noise(V, L, Z, mats, cf, t1, t2, zh, out)``: out = Σ_g Σ_t c_t A_t (L Z_g Lᵀ)^{(T_t)} B_t.
 
 Those later definitions replace the placeholders at the end of this file (Numba resolves global names
@@ -50,9 +51,15 @@ def _acos(x):
     return math.atan2(math.sqrt(1.0 - x * x), x)
 
 
+BLAS_M = 24  # from this size on, matrix products and factorisations call BLAS/LAPACK
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _mm(A, B, out):
     m = A.shape[0]
+    if m >= BLAS_M:
+        np.dot(A, B, out)
+        return
     for i in range(m):
         for j in range(m):
             s = 0.0
@@ -64,6 +71,9 @@ def _mm(A, B, out):
 @njit(cache=True, error_model="numpy", inline="always")
 def _mm_acc(A, B, c, out):
     m = A.shape[0]
+    if m >= BLAS_M:
+        out += c * np.dot(A, B)
+        return
     for i in range(m):
         for j in range(m):
             s = 0.0
@@ -92,6 +102,10 @@ def _transpose(A, out):
 def _lzl(L, Z, t, out):
     """out = L Z Lᵀ (L lower triangular)."""
     m = L.shape[0]
+    if m >= BLAS_M:
+        np.dot(L, Z, t)
+        np.dot(t, L.T, out)
+        return
     for i in range(m):
         for j in range(m):
             s = 0.0
@@ -120,6 +134,16 @@ def _lsl_sym_acc(L, Z, t, c, out):
     """out += c · L S Lᵀ with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (upper triangle of Z)."""
     m = L.shape[0]
     r2 = math.sqrt(2.0)
+    if m >= BLAS_M:
+        S = np.empty((m, m))
+        for i in range(m):
+            S[i, i] = r2 * Z[i, i]
+            for j in range(i + 1, m):
+                S[i, j] = Z[i, j]
+                S[j, i] = Z[i, j]
+        np.dot(L, S, t)
+        out += c * np.dot(t, L.T)
+        return
     for i in range(m):
         for j in range(m):
             s = 0.0
@@ -145,6 +169,8 @@ def _lsl_sym_acc(L, Z, t, c, out):
 def _chol(V, L):
     """Lower Cholesky factor; returns False if V is not (numerically) positive definite."""
     m = V.shape[0]
+    if m >= BLAS_M:
+        return _chol_lapack(V, L)
     for j in range(m):
         s = V[j, j]
         for k in range(j):
@@ -163,16 +189,173 @@ def _chol(V, L):
     return True
 
 
+@njit(cache=True, error_model="numpy")
+def _chol_lapack(V, L):
+    try:
+        L[:, :] = np.linalg.cholesky(V)
+    except Exception:  # noqa: BLE001 - LAPACK's "not positive definite"
+        return False
+    for j in range(V.shape[0]):
+        if not (L[j, j] > 0.0) or not math.isfinite(L[j, j]):
+            return False
+    return True
+
+
+TRSM_BLOCK = 32
+
+
+@njit(cache=True, error_model="numpy")
+def _trsm_blocked(L, B, out):
+    """out = L⁻¹ B by blocks: X_i = L_ii⁻¹ (B_i − L_i,<i X_<i), the update a BLAS product."""
+    m = L.shape[0]
+    for lo in range(0, m, TRSM_BLOCK):
+        hi = min(lo + TRSM_BLOCK, m)
+        R = B[lo:hi, :].copy()
+        if lo > 0:
+            R -= np.dot(np.ascontiguousarray(L[lo:hi, :lo]), np.ascontiguousarray(out[:lo, :]))
+        for c in range(B.shape[1]):
+            for i in range(hi - lo):
+                s = R[i, c]
+                for k in range(i):
+                    s -= L[lo + i, lo + k] * out[lo + k, c]
+                out[lo + i, c] = s / L[lo + i, lo + i]
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _trsm(L, B, out):
     """out = L⁻¹ B (forward substitution, L lower triangular)."""
     m = L.shape[0]
+    if m >= BLAS_M:
+        _trsm_blocked(L, B, out)
+        return
     for c in range(m):
         for i in range(m):
             s = B[i, c]
             for k in range(i):
                 s -= L[i, k] * out[k, c]
             out[i, c] = s / L[i, i]
+
+
+# ---- matrix-level coefficient kernels (called by a generated ``coeffs``; O(m²) unless a product) ----
+@njit(cache=True, error_model="numpy", inline="always")
+def _fill(out, c):
+    out[...] = c
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _outer(x, y, c, out):
+    """out = c x yᵀ (a word with 11ᵀ/m in it is rank one)."""
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            out[i, j] = c * x[i] * y[j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _outer_acc(x, y, c, out):
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            out[i, j] += c * x[i] * y[j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _mv(A, x, out):
+    """out = A x."""
+    m = A.shape[0]
+    for i in range(m):
+        s = 0.0
+        for k in range(m):
+            s += A[i, k] * x[k]
+        out[i] = s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _vmul(x, y, c, out):
+    """out = c · x ∘ y."""
+    for i in range(x.shape[0]):
+        out[i] = c * x[i] * y[i]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _diagv(A, out):
+    for i in range(A.shape[0]):
+        out[i] = A[i, i]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _diag_left(d, A, out):
+    """out = dg(d) A (rows scaled)."""
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = d[i] * A[i, j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _diag_right(A, d, out):
+    """out = A dg(d) (columns scaled)."""
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = A[i, j] * d[j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _diag_mat(d, out):
+    m = d.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = d[i] if i == j else 0.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _had(A, B, out):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(m):
+            out[i, j] = A[i, j] * B[i, j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _acc_eye(c, out):
+    for i in range(out.shape[0]):
+        out[i, i] += c
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _trace(A):
+    s = 0.0
+    for i in range(A.shape[0]):
+        s += A[i, i]
+    return s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _trace_prod(A, B):
+    """tr(A B) = Σ_ij A_ij B_ji, O(m²)."""
+    m = A.shape[0]
+    s = 0.0
+    for i in range(m):
+        for j in range(m):
+            s += A[i, j] * B[j, i]
+    return s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _vsum(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i]
+    return s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _symmetrize(A):
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(i + 1, m):
+            a = 0.5 * (A[i, j] + A[j, i])
+            A[i, j] = a
+            A[j, i] = a
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -198,6 +381,17 @@ def _psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn):
     (= (I + H) V (I + H)ᵀ, H = ½ D V⁻¹: a Gram matrix, PSD also in floating point)."""
     m = L.shape[0]
     _trsm(L, N, W)  # W = L⁻¹ N, so N V⁻¹ N = Wᵀ W
+    if m >= BLAS_M:
+        D[:, :] = dtb * b + sq * N - 0.25 * dt * nscale * nscale * np.dot(W.T, W)
+        for i in range(m):
+            for j in range(i + 1, m):
+                x = 0.5 * (D[i, j] + D[j, i])
+                D[i, j] = x
+                D[j, i] = x
+        _trsm(L, D, W)
+        H[:, :] = L + 0.5 * W.T
+        np.dot(H, H.T, Vn)
+        return
     for i in range(m):
         for j in range(i, m):
             s = 0.0
@@ -257,6 +451,8 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
     L = np.zeros((m, m))
     mats = np.zeros((NMATS, m, m))
     cf = np.zeros(NCOEF)
+    ws = np.zeros((NWS, m, m))
+    wv = np.zeros((NWV, m))
     Z = np.empty((NGROUPS, m, m))
     sq = math.sqrt(dt) * nscale
     dtb = dt * bscale
@@ -273,7 +469,7 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             if not _chol(V, L):
                 st = 2
             if st == 0:
-                coeffs(V, P, b, mats, cf)
+                coeffs(V, P, b, mats, cf, ws, wv)
                 if drift_only:
                     N[:, :] = 0.0
                 else:
@@ -303,7 +499,9 @@ def _finite_at(V0, P):
     b = np.empty((m, m))
     mats = np.zeros((NMATS, m, m))
     cf = np.zeros(NCOEF)
-    coeffs(V0, P, b, mats, cf)
+    ws = np.zeros((NWS, m, m))
+    wv = np.zeros((NWV, m))
+    coeffs(V0, P, b, mats, cf, ws, wv)
     return np.all(np.isfinite(b)) and np.all(np.isfinite(mats)) and np.all(np.isfinite(cf))
 
 
@@ -323,8 +521,8 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
 
 
 @njit(cache=True, error_model="numpy")
-def drift_vec(V, P, b, mats, cf):
-    coeffs(V, P, b, mats, cf)
+def drift_vec(V, P, b, mats, cf, ws, wv):
+    coeffs(V, P, b, mats, cf, ws, wv)
 
 
 # ---- placeholders: a generated module redefines everything below for its derivation ----------------
@@ -332,13 +530,15 @@ M = 1
 NGROUPS = 1
 NMATS = 1
 NCOEF = 1
+NWS = 1
+NWV = 1
 PARAMS = ()
 SYM = (False,)
 DESCRIPTION = "placeholder: dV = 0"
 
 
 @njit(cache=True, error_model="numpy")
-def coeffs(V, P, b, mats, cf):
+def coeffs(V, P, b, mats, cf, ws, wv):
     b[:, :] = 0.0
 
 

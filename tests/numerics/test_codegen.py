@@ -52,7 +52,8 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
     exec(compile(src.replace("@njit(", "# @njit("), "<generated>", "exec"), ns)  # plain Python, no Numba
     V = np.array([[1.1, 0.3], [0.3, 0.8]])
     b, mats, cf = np.empty((2, 2)), np.zeros((ns["NMATS"], 2, 2)), np.zeros(ns["NCOEF"])
-    ns["coeffs"](V, param_vector(d), b, mats, cf)
+    ws, wv = np.zeros((ns["NWS"], 2, 2)), np.zeros((ns["NWV"], 2))
+    ns["coeffs"](V, param_vector(d), b, mats, cf, ws, wv)
     ref, _ = d.numeric(V)
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
     Vout, status, tdeath = np.zeros((1, 4, 2, 2)), np.zeros(4, dtype=np.int64), np.full(4, np.inf)

@@ -15,6 +15,7 @@ from covsde.derive.errors import CovsdeInputError
 from covsde.derive.variants import build
 from covsde.numerics import load_module, simulate, solve_ode
 from covsde.numerics.codegen import param_vector
+from covsde.numerics.integrate import workspace
 from covsde.validate.strategies import psd_matrices
 
 
@@ -42,9 +43,8 @@ def test_generated_kernels_match_sympy(variant, m, s, values):
     @given(psd_matrices(m))
     def check(V):
         b = np.empty((m, m))
-        mats = np.zeros((mod.NMATS, m, m))
-        cf = np.zeros(mod.NCOEF)
-        mod.coeffs(V, P, b, mats, cf)
+        mats, cf, ws, wv = workspace(mod, m)
+        mod.coeffs(V, P, b, mats, cf, ws, wv)
         sub = {sym: V[i, j] for sym, (i, j) in zip(d.symbols, [(i, j) for i in range(m) for j in range(i, m)])}
         sub.update({sym: values[sym.name] for sym in d.parameters})
         ref = np.array(d.drift.xreplace(sub).evalf(30), dtype=float)

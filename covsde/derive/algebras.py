@@ -1,0 +1,220 @@
+"""The two matrix algebras the expansion runs in (:mod:`.series`, :mod:`.algebra`).
+
+* :class:`MatrixAlgebra` — the engine's own: m×m matrices are :class:`~.matexpr.MatExpr` with m a
+  symbol, so one derivation serves every m; zero tests evaluate at random numeric V of the size
+  being derived (``m_probe``).
+* :class:`EntryAlgebra` — SymPy matrices of a fixed m (entries V_a_b): the per-entry reference the
+  matrix form is checked against.
+
+Both offer the same operations: the constants (V, I, 11ᵀ/m, P), structural tests, traces, the two
+Wick means of Hadamard products (``diag_outer``: entries L_aa R_bb; ``hadamard``), element-wise
+kernel maps, and κ with K = κV.  Zero tests that decide the regime are numerical (:class:`Probe`).
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import sympy as sp
+
+from .gaussian import kxx, kxy, kyy
+from .matexpr import M_SYM, V_ATOM, MatExpr
+from .matnum import Numeric, coef_reader
+from .symbols import V_matrix
+
+_PLACEHOLDERS = {kxx, kxy, kyy, M_SYM}
+
+
+class Probe:
+    """Numerical zero tests at a few random points: random positive definite V of size m and random
+    parameter values (γ, λ in [0.15, 0.95], c± in [−1.5, 1.5], others in [0.5, 2])."""
+
+    def __init__(self, m, npoints=3, seed=1234):
+        rng = random.Random(seed)
+        self.m = m
+        self.points = []
+        for _ in range(npoints):
+            A = np.array([[rng.gauss(0, 1) for _ in range(m)] for _ in range(m)])
+            self.points.append(A @ A.T / m + np.eye(m) * (0.5 + rng.random()))
+        self.rng = rng
+        self._params = {}
+
+    def _param(self, s):
+        if s.name not in self._params:
+            lo, hi = (0.15, 0.95) if s.name.startswith(("gamma", "lam")) else (0.5, 2.0)
+            if s.name.startswith("c_"):
+                lo, hi = -1.5, 1.5
+            self._params[s.name] = self.rng.uniform(lo, hi)
+        return self._params[s.name]
+
+    def values(self, exprs):
+        syms = set()
+        for e in exprs:
+            syms |= sp.sympify(e).free_symbols
+        return {s: self._param(s) for s in syms - _PLACEHOLDERS if not s.name.startswith("V_")}
+
+    def is_zero(self, expr, tol=1e-9):
+        expr = sp.sympify(expr)
+        if expr == 0:
+            return True
+        sub = self.values([expr])
+        sub[M_SYM] = self.m
+        for k, Vn in enumerate(self.points):
+            pt = dict(sub)
+            pt.update(_v_values(expr, Vn))
+            if abs(complex(sp.N(expr.xreplace(pt)))) > tol:
+                return False
+        return True
+
+
+def _v_values(expr, Vn):
+    out = {}
+    for s in sp.sympify(expr).free_symbols:
+        if s.name.startswith("V_"):
+            _, a, b = s.name.split("_")
+            out[s] = float(Vn[int(a), int(b)])
+    return out
+
+
+class MatrixProbe(Probe):
+    def matrix_is_zero(self, M, tol=1e-9):
+        if M.is_zero():
+            return True
+        vals = self.values(M.coefficients())
+        for Vn in self.points:
+            ev = Numeric(Vn, coef_reader(self.m, vals))
+            total, scale = 0, 0.0
+            for k, c in M.terms.items():
+                x = ev.value(MatExpr({k: c}))
+                total = total + x
+                scale += float(np.abs(x).max())
+            err = float(np.abs(total).max())
+            if not np.isfinite(err) or err > tol * max(1.0, scale):
+                return False
+        return True
+
+
+class EntryProbe(Probe):
+    def matrix_is_zero(self, M, tol=1e-9):
+        return all(self.is_zero(x, tol) for x in M)
+
+
+class MatrixAlgebra:
+    """m×m matrices as :class:`MatExpr`, m the symbol ``m`` (zero tests at m = ``m_probe``)."""
+
+    symbolic = True
+
+    def __init__(self, m_probe):
+        self.m = M_SYM
+        self.V = MatExpr.V()
+        self.probe = MatrixProbe(m_probe)
+
+    def zero(self):
+        return MatExpr()
+
+    def eye(self):
+        return MatExpr.eye()
+
+    def uniform(self):
+        return MatExpr.J()
+
+    def centring(self):
+        return MatExpr.eye() - MatExpr.J()
+
+    def imm(self, M):
+        return M
+
+    def is_zero(self, M):
+        return M.is_zero()
+
+    def scalar_part(self, M):
+        c = M.scalar_part()
+        return (M, 1) if c is None else (None, c)
+
+    def trace(self, M):
+        return M.trace()
+
+    def transpose(self, M):
+        return M.T
+
+    def diag_outer(self, L, R):
+        return M_SYM * (L.dg() * MatExpr.J() * R.dg())
+
+    def hadamard(self, A, B):
+        return A.hadamard(B)
+
+    def emap(self, K0, off, dia):
+        return MatExpr.emap(K0, off, dia)
+
+    def kappa(self, K):
+        """κ with K = κ V, or None."""
+        c = K.coef_of((V_ATOM,))
+        if not self.probe.matrix_is_zero(K - c * self.V):
+            return None
+        return sp.simplify(c)
+
+    def sample(self, M):
+        return M
+
+
+class EntryAlgebra:
+    """m×m SymPy matrices of a fixed m (entries V_a_b)."""
+
+    symbolic = False
+
+    def __init__(self, m):
+        self.m = m
+        self.V = V_matrix(m)
+        self.probe = EntryProbe(m)
+
+    def zero(self):
+        return sp.ImmutableMatrix(sp.zeros(self.m, self.m))
+
+    def eye(self):
+        return sp.ImmutableMatrix(sp.eye(self.m))
+
+    def uniform(self):
+        return sp.ImmutableMatrix(sp.ones(self.m, self.m) / self.m)
+
+    def centring(self):
+        return sp.ImmutableMatrix(sp.eye(self.m) - sp.ones(self.m, self.m) / self.m)
+
+    def imm(self, M):
+        return sp.ImmutableMatrix(M)
+
+    def is_zero(self, M):
+        return M.is_zero_matrix
+
+    def scalar_part(self, M):
+        m, d = self.m, M[0, 0]
+        for i in range(m):
+            for j in range(m):
+                x = M[i, j]
+                if (i == j and x != d) or (i != j and x != 0):
+                    return M, 1
+        return None, d
+
+    def trace(self, M):
+        return M.trace()
+
+    def transpose(self, M):
+        return sp.ImmutableMatrix(M.T)
+
+    def diag_outer(self, L, R):
+        return sp.ImmutableMatrix(self.m, self.m, lambda a, b: L[a, a] * R[b, b])
+
+    def hadamard(self, A, B):
+        return sp.ImmutableMatrix(A.multiply_elementwise(B))
+
+    def emap(self, K0, off, dia):
+        return sp.ImmutableMatrix(self.m, self.m, lambda i, j: (
+            dia.xreplace({kxx: K0[i, i]}) if i == j else off.xreplace({kxx: K0[i, i], kxy: K0[i, j], kyy: K0[j, j]})))
+
+    def kappa(self, K):
+        kappa = sp.simplify(K[0, 0] / self.V[0, 0])
+        if not self.probe.matrix_is_zero(K - kappa * self.V):
+            return None
+        return kappa
+
+    def sample(self, M):
+        return sp.simplify(M[0, 0]) if self.m < 4 else M[0, 0]

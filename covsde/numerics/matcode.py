@@ -1,0 +1,183 @@
+"""Code generation from the matrix form: the body of ``coeffs(V, P, b, mats, cf, ws, wv)`` as a tape of
+calls to the kernels of :mod:`.kernels`, with m a run-time size.
+
+Cost per evaluation: a word with 11ᵀ/m in it is rank one, u J v = (u1)(vᵀ1)ᵀ/m, so it and its trace
+are O(m²) (matrix-vector products); Dg(·) scales rows or columns, O(m²); a trace of a product of two
+dense factors is Σ A_ij B_ji, O(m²); only products of dense factors (V·V, V·f(V), …) are O(m³), and
+go through BLAS from :data:`~.kernels.BLAS_M` on.  Every dense matrix, vector and trace is computed once
+per call (memo by word) into the work arrays ws (m×m) and wv (length m), allocated once per chunk.
+Element-wise kernel maps become small functions ``_map_k(X, P, out)`` looping over the entries.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..common.expr import fold_numbers
+from ..derive.gaussian import kxx, kxy, kyy
+from ..derive.matexpr import J_ATOM, M_SYM, word_T
+
+XA, XAB, XB = sp.symbols("xa xab xb")
+
+
+class Tape:
+    """Statements computing the values of matrix words, vectors, traces and kernel maps."""
+
+    def __init__(self, printer, params):
+        self.pr, self.params = printer, params
+        self.lines, self.maps = [], []
+        self.nws, self.nwv, self.nsc = 0, 1, 0  # wv[0] holds the vector of ones
+        self._dense, self._right, self._diag, self._trace, self._map = {}, {}, {}, {}, {}
+
+    # ---- storage -----------------------------------------------------------------------------------
+    def _mat(self):
+        self.nws += 1
+        return f"ws[{self.nws - 1}]"
+
+    def _vec(self):
+        self.nwv += 1
+        return f"wv[{self.nwv - 1}]"
+
+    def scalar(self, expr):
+        """A local variable holding a SymPy scalar (parameters and m are locals)."""
+        self.nsc += 1
+        name = f"s{self.nsc - 1}"
+        self.lines.append(f"    {name} = {self.pr.doprint(fold_numbers(sp.sympify(expr)))}")
+        return name
+
+    # ---- values -----------------------------------------------------------------------------------
+    def dense(self, w):
+        """An m×m buffer holding the word w (w ≠ I)."""
+        if w in self._dense:
+            return self._dense[w]
+        if len(w) == 1 and w[0] == ("V",):
+            return "V"
+        out = self._mat()
+        if J_ATOM in w:
+            i = w.index(J_ATOM)
+            self.lines.append(f"    _outer({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+        elif len(w) == 1:
+            self._atom_dense(w[0], out)
+        elif w[0][0] == "D":
+            self.lines.append(f"    _diag_left({self.diag(w[0][1])}, {self.dense(w[1:])}, {out})")
+        elif w[-1][0] == "D":
+            self.lines.append(f"    _diag_right({self.dense(w[:-1])}, {self.diag(w[-1][1])}, {out})")
+        else:
+            self.lines.append(f"    _mm({self.dense(w[:-1])}, {self.dense(w[-1:])}, {out})")
+        self._dense[w] = out
+        return out
+
+    def _atom_dense(self, a, out):
+        if a[0] == "D":
+            self.lines.append(f"    _diag_mat({self.diag(a[1])}, {out})")
+        elif a[0] == "H":
+            self.lines.append(f"    _had({self.dense(a[1])}, {self.dense(a[2])}, {out})")
+        else:
+            self.lines.append(f"    {self.kernel_map(a)}({self.value_dense(a[3])}, P, {out})")
+
+    def right(self, u):
+        """A vector buffer holding u·1 (u without J)."""
+        if not u:
+            return "wv[0]"
+        if u in self._right:
+            return self._right[u]
+        x, a, out = self.right(u[1:]), u[0], self._vec()
+        if a[0] == "D":
+            self.lines.append(f"    _vmul({self.diag(a[1])}, {x}, 1.0, {out})")
+        else:
+            self.lines.append(f"    _mv({self.dense((a,))}, {x}, {out})")
+        self._right[u] = out
+        return out
+
+    def diag(self, w):
+        """A vector buffer holding the diagonal of the word w."""
+        if w in self._diag:
+            return self._diag[w]
+        out = self._vec()
+        if not w:
+            self.lines.append(f"    _fill({out}, 1.0)")
+        elif J_ATOM in w:
+            i = w.index(J_ATOM)
+            self.lines.append(f"    _vmul({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+        elif len(w) == 1 and w[0][0] == "D":
+            return self.diag(w[0][1])
+        else:
+            self.lines.append(f"    _diagv({self.dense(w)}, {out})")
+        self._diag[w] = out
+        return out
+
+    def trace(self, t):
+        """A local variable holding tr(t)."""
+        if t in self._trace:
+            return self._trace[t]
+        self.nsc += 1
+        name = f"s{self.nsc - 1}"
+        if t[0] == J_ATOM:
+            rhs = f"_vsum({self.right(t[1:])}) / m"
+        elif len(t) == 1:
+            rhs = f"_trace({self.dense(t)})"
+        else:
+            rhs = f"_trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])})"
+        self.lines.append(f"    {name} = {rhs}")
+        self._trace[t] = name
+        return name
+
+    def value_dense(self, M):
+        """A buffer holding a whole matrix expression (the argument of a kernel map)."""
+        if len(M.terms) == 1:
+            (trs, w), c = next(iter(M.terms.items()))
+            if not trs and c == 1 and w:
+                return self.dense(w)
+        out = self._mat()
+        self.accumulate(M, out)
+        return out
+
+    def accumulate(self, M, out):
+        """out = M."""
+        self.lines.append(f"    _fill({out}, 0.0)")
+        for (trs, w), c in sorted(M.terms.items(), key=lambda kv: str(kv[0])):
+            s = self.scalar(c)
+            for t in trs:
+                s = f"{s} * {self.trace(t)}"
+            if not w:
+                self.lines.append(f"    _acc_eye({s}, {out})")
+            elif J_ATOM in w:
+                i = w.index(J_ATOM)
+                self.lines.append(f"    _outer_acc({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, "
+                                  f"({s}) / m, {out})")
+            else:
+                self.lines.append(f"    _acc({self.dense(w)}, {s}, {out})")
+
+    # ---- kernel maps ------------------------------------------------------------------------------
+    def kernel_map(self, a):
+        """The name of a generated function out = f(X) element-wise."""
+        if a in self._map:
+            return self._map[a]
+        name = f"_map{len(self._map)}"
+        self._map[a] = name
+        memo = {}
+        off = fold_numbers(a[1].xreplace({kxx: XA, kxy: XAB, kyy: XB, M_SYM: sp.Symbol("m")}), memo)
+        dia = fold_numbers(a[2].xreplace({kxx: XA, M_SYM: sp.Symbol("m")}), memo)
+        repl, (off_r, dia_r) = sp.cse([off, dia], symbols=sp.numbered_symbols("y"))
+        body = [f"    {s.name} = P[{k}]" for k, s in enumerate(self.params)]
+        body += ["    m = float(X.shape[0])", "    for i in range(X.shape[0]):", "        xa = X[i, i]",
+                 "        for j in range(X.shape[0]):", "            xb = X[j, j]", "            xab = X[i, j]"]
+        body += [f"            {s} = {self.pr.doprint(e)}" for s, e in repl]
+        body += ["            if i == j:", f"                out[i, j] = {self.pr.doprint(dia_r)}", "            else:",
+                 f"                out[i, j] = {self.pr.doprint(off_r)}"]
+        self.maps.append(f'\n\n@njit(cache=True, error_model="numpy")\ndef {name}(X, P, out):\n' + "\n".join(body))
+        return name
+
+
+def coeff_body(form, params, mats, coefs, printer):
+    """(body of coeffs, kernel-map functions, NWS, NWV) for a matrix form: the drift into b, every
+    distinct A_t/B_t into mats[q], every c_t into cf[q]."""
+    tape = Tape(printer, params)
+    tape.lines += [f"    {s.name} = P[{k}]" for k, s in enumerate(params)]
+    tape.lines += ["    m = float(V.shape[0])", "    _fill(wv[0], 1.0)"]
+    tape.accumulate(form.drift, "b")
+    tape.lines.append("    _symmetrize(b)")
+    for q, M in enumerate(mats):
+        tape.accumulate(M, f"mats[{q}]")
+    for q, c in enumerate(coefs):
+        tape.lines.append(f"    cf[{q}] = {printer.doprint(fold_numbers(sp.sympify(c)))}")
+    return "\n".join(tape.lines), "".join(tape.maps), max(tape.nws, 1), tape.nwv
