@@ -55,10 +55,45 @@ def integer(name, text, minimum=1):
     return checks.integer(f"--{name}", text, minimum)
 
 
-def parse_V0(text):
-    """--V0 as a JSON matrix (a number is read as a 1×1 matrix)."""
-    if len(text) > MAX_V0_CHARS:
-        raise UsageError(f"--V0 is {len(text)} characters long (the limit is {MAX_V0_CHARS})")
+MAX_V0_FILE_BYTES = 64 * 1024**2
+
+
+def _V0_file(path_text):
+    """--V0 @FILE: a JSON matrix (any suffix but .npy) or a NumPy .npy array (no pickles)."""
+    import numpy as np
+
+    path = Path(path_text)
+    if not path_text:
+        raise UsageError("--V0 @FILE needs a file name after @")
+    if not path.is_file():
+        raise UsageError(f"--V0 @{path_text}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
+    size = path.stat().st_size
+    if size > MAX_V0_FILE_BYTES:
+        raise UsageError(f"--V0 @{path_text} is {size} bytes (the limit is {MAX_V0_FILE_BYTES})")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise UsageError(f"--V0 @{path_text} is not a readable .npy array ({exc})") from None
+        if arr.dtype.kind not in "fiu":
+            raise UsageError(f"--V0 @{path_text} must hold numbers, got dtype {arr.dtype}")
+        from ..numerics.integrate import check_V0
+
+        return check_V0(arr, None, f"V0 (from {path_text})")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"--V0 @{path_text} is neither UTF-8 JSON nor a .npy file") from None
+    return parse_V0(text, limit=MAX_V0_FILE_BYTES)
+
+
+def parse_V0(text, limit=MAX_V0_CHARS):
+    """--V0 as a JSON matrix (a number is read as a 1×1 matrix), or @FILE (JSON, or .npy)."""
+    if text.startswith("@") and limit == MAX_V0_CHARS:
+        return _V0_file(text[1:])
+    if len(text) > limit:
+        raise UsageError(f"--V0 is {len(text)} characters long (the limit is {limit}; "
+                         f"a large V0 can be read from a file: --V0 @FILE.json or @FILE.npy)")
     try:
         val = json.loads(text)
     except json.JSONDecodeError as exc:

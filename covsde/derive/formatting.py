@@ -3,25 +3,34 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..common import limits
+from . import matprint
+
 
 def _upper_diffusion(d):
     """Σ^{ab,cd} with (a, b) ≤ (c, d): each distinct entry once."""
     return [((a, b, c, e), ex) for (a, b, c, e), ex in d.diffusion.items() if (a, b) <= (c, e)]
 
 
-def latex(d) -> str:
+def latex(d, per_entry=False) -> str:
+    """The matrix-level formula (every m), or with ``per_entry`` b and Σ entry by entry for d.m."""
     if not d.has_limit:
         return r"\text{no SDE limit: " + d.reason.replace("_", r"\_") + "}"
+    if d.matrix is not None and not per_entry:
+        return "\n".join(matprint.result_lines(d.matrix, True))
     lines = [r"b(V) = " + sp.latex(d.drift)]
     lines += [rf"\Sigma^{{{a}{b},{c}{e}}}(V) = " + sp.latex(ex) for (a, b, c, e), ex in _upper_diffusion(d)]
     return "\n".join(lines)
 
 
-def text(d) -> str:
+def text(d, per_entry=False) -> str:
+    """Regime, reason and the matrix-level formula (or, with ``per_entry``, b and Σ entry by entry)."""
     out = [f"{d.name or d.block}  (m = {d.m})", f"regime: {d.regime}"]
     if d.reason:
         out.append(f"reason: {d.reason}")
-    if d.has_limit:
+    if d.has_limit and d.matrix is not None and not per_entry:
+        out += ["  " + line for line in matprint.result_lines(d.matrix, False)]
+    elif d.has_limit:
         out.append("drift b(V):")
         out += [f"  b[{i},{j}] = {d.drift[i, j]}" for i in range(d.m) for j in range(i, d.m)]
         out.append("diffusion Σ(V):")
@@ -30,12 +39,40 @@ def text(d) -> str:
 
 
 def to_json(d, variant, params):
+    """The contract of ``covsde derive --format json``: per-entry "drift" and "diffusion" (null beyond
+    COVSDE_MAX_M_ENTRIES, with "per_entry" saying why) and the "matrix" section."""
     out = {"variant": variant, "m": d.m, "params": {k: str(v) for k, v in params.items()},
            "regime": d.regime, "reason": d.reason, "drift": None, "diffusion": None}
-    if d.has_limit:
+    if d.has_limit and d.m <= limits.max_m_entries():
         out["drift"] = [[sp.sstr(d.drift[i, j]) for j in range(d.m)] for i in range(d.m)]
         out["diffusion"] = {f"{a},{b};{c},{e}": sp.sstr(ex) for (a, b, c, e), ex in d.diffusion.items()}
+    elif d.has_limit:
+        out["per_entry"] = (f"omitted: m = {d.m} > COVSDE_MAX_M_ENTRIES = {limits.max_m_entries()} (m² drift and "
+                            f"m⁴/4 diffusion expressions); the matrix section holds for every m")
+    if d.has_limit and d.matrix is not None:
+        out["matrix"] = matrix_json(d.matrix)
     return out
+
+
+def _terms(M):
+    return [{"coef": sp.sstr(c), "traces": [matprint.word_text(t) for t in trs], "word": matprint.word_text(w)}
+            for (trs, w), c in M.terms.items()]
+
+
+def matrix_json(form) -> dict:
+    """The matrix-level result: formulas (text, LaTeX) and the terms Σ coef·Π tr(trace words)·word of the
+    drift and of every A_t, B_t (words: atoms V, J = 11ᵀ/m, I, dg(w), (u ∘ w), f_k(X) separated by spaces)."""
+    lines = matprint.result_lines(form, False)
+    tex = matprint.result_lines(form, True)
+
+    def mat(X):
+        return None if X is None else {"formula": matprint.text(X), "terms": _terms(X)}
+
+    return {"drift": lines[0][len("b(V) = "):], "noise": lines[1][len("N(V) = "):], "notation": lines[2],
+            "maps": lines[3:], "latex": {"drift": tex[0][len("b(V) = "):], "noise": tex[1][len("N(V) = "):]},
+            "drift_terms": _terms(form.drift),
+            "noise_terms": [[{"coef": sp.sstr(t.coef), "A": mat(t.A), "T": t.T, "B": mat(t.B)} for t in g.terms]
+                            for g in form.noise]}
 
 
 def tex_text(t: str) -> str:
@@ -51,6 +88,9 @@ def notebook_latex(d, max_entries=12) -> str:
     head = r"\text{" + tex_text(f"{d.name or 'derivation'} (m = {d.m}): regime {d.regime}") + "}"
     if not d.has_limit:
         return "$$" + head + r"\\ \text{" + tex_text(d.reason) + "}$$"
+    if d.matrix is not None:
+        rows = [head] + matprint.result_lines(d.matrix, True)
+        return "$$\\begin{gathered}" + r" \\ ".join(rows) + "\\end{gathered}$$"
     rows = [head, r"b(V) = " + sp.latex(d.drift)]
     entries = _upper_diffusion(d)
     rows += [rf"\Sigma^{{{a}{b},{c}{e}}}(V) = " + sp.latex(ex) for (a, b, c, e), ex in entries[:max_entries]]

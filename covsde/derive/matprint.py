@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .gaussian import kxx, kxy, kyy
-from .matexpr import M_SYM, MatExpr
+from .matexpr import J_ATOM, M_SYM, MatExpr
 
 
 class _Names:
@@ -63,13 +63,8 @@ def _common_factor(coefs):
     return C, [sp.simplify(c / C) for c in coefs]
 
 
-def formula(M: MatExpr, tex: bool, names: _Names | None = None, bare=False) -> str:
-    """The expression as one formula (see the module docstring)."""
-    names = names or _Names(tex)
-    if M.is_zero():
-        return "0"
-    if bare and len(M.terms) == 1 and M.terms.get(((), next(iter(M.terms))[1])) == 1:
-        return names.word(next(iter(M.terms))[1], tex)
+def _parts(M, names):
+    """(C, [(scalar s, signed words)]): the common factor and the words grouped by their scalar."""
     items = sorted(M.terms.items(), key=lambda kv: (len(kv[0][1]), str(kv[0])))
     C, rel = _common_factor([c for _, c in items])
     by_word = {}
@@ -83,17 +78,27 @@ def formula(M: MatExpr, tex: bool, names: _Names | None = None, bare=False) -> s
         s = sp.factor_terms(s)
         sign = -1 if sp.Mul(s).could_extract_minus_sign() else 1
         groups.setdefault(sign * s, []).append((sign, w))
+    return C, list(groups.items())
+
+
+def formula(M: MatExpr, tex: bool, names: _Names | None = None, bare=False) -> str:
+    """The expression as one formula (see the module docstring)."""
+    names = names or _Names(tex)
+    if M.is_zero():
+        return "0"
+    C, groups = _parts(M, names)
     body = ""
-    for s, ws in groups.items():
-        gsign = -1 if all(sign < 0 for sign, _ in ws) else 1
+    for s, ws in groups:
+        items = _with_p(ws, names, tex)
+        gsign = -1 if all(sign < 0 for sign, _ in items) else 1
         inner = ""
-        for k, (sign, w) in enumerate(ws):
+        for k, (sign, txt) in enumerate(items):
             if k:
                 inner += " - " if sign * gsign < 0 else " + "
             elif sign * gsign < 0:
                 inner += "-"
-            inner += names.word(w, tex)
-        if len(ws) > 1:
+            inner += txt
+        if len(items) > 1:
             inner = (r"\left(" if tex else "(") + inner + (r"\right)" if tex else ")")
         term = inner if s == 1 else f"{_paren(names.scalar(s), s)} {inner}"
         body += ((" - " if gsign < 0 else " + ") if body else ("-" if gsign < 0 else "")) + term
@@ -101,6 +106,27 @@ def formula(M: MatExpr, tex: bool, names: _Names | None = None, bare=False) -> s
         return body
     lb, rb = (r"\left[", r"\right]") if tex else ("[", "]")
     return f"{_paren(names.scalar(C), C)} {lb}{body}{rb}"
+
+
+def _with_p(ws, names, tex):
+    """Signed words as text, with w − J w printed as P w and w − w J as w P (P = I − J)."""
+    sign_of = dict((w, sg) for sg, w in ws)
+    used, out = set(), []
+    sep = r" \, " if tex else " "
+    for sg, w in ws:
+        if w in used:
+            continue
+        left, right = (J_ATOM,) + w, w + (J_ATOM,)
+        if w and left not in used and sign_of.get(left) == -sg:
+            used |= {w, left}
+            out.append((sg, "P" + sep + names.word(w, tex)))
+        elif w and right not in used and sign_of.get(right) == -sg:
+            used |= {w, right}
+            out.append((sg, names.word(w, tex) + sep + "P"))
+        else:
+            used.add(w)
+            out.append((sg, names.word(w, tex)))
+    return out
 
 
 def _paren(text, e):
@@ -137,3 +163,57 @@ def latex(M: MatExpr) -> str:
 
 def new_names(tex: bool) -> _Names:
     return _Names(tex)
+
+
+def _factor(M, tex, names):
+    """A matrix factor: bare when it is one product (P V, dg(V) J V), else in parentheses."""
+    if M is None:
+        return ""
+    C, groups = _parts(M, names)
+    if C == 1 and len(groups) == 1 and groups[0][0] == 1:
+        items = _with_p(groups[0][1], names, tex)
+        if len(items) == 1 and items[0][0] > 0:
+            return items[0][1]
+    f = formula(M, tex, names)
+    return rf"\left({f}\right)" if tex else f"({f})"
+
+
+def noise_formula(groups, tex, names) -> str:
+    """N = Σ_g Σ_t c_t A_t Ẑ_g^{(T_t)} B_t, Ẑ_g = L Z_g Lᵀ (terms of one group with one coefficient
+    written together)."""
+    parts = []
+    for g, grp in enumerate(groups, 1):
+        by_coef = {}
+        for t in grp.terms:
+            z = (rf"\hat Z_{{{g}}}" + ("^{\\top}" if t.T else "")) if tex else (f"Ẑ{g}" + ("ᵀ" if t.T else ""))
+            core = (r" \, " if tex else " ").join(x for x in (_factor(t.A, tex, names), z, _factor(t.B, tex, names)) if x)
+            by_coef.setdefault(sp.sympify(t.coef), []).append(core)
+        for c, cores in by_coef.items():
+            inner = " + ".join(cores)
+            if len(cores) > 1:
+                inner = (rf"\left({inner}\right)" if tex else f"({inner})")
+            parts.append(inner if c == 1 else f"{_paren(names.scalar(c), c)} {inner}")
+    return " + ".join(parts) or "0"
+
+
+def result_lines(form, tex) -> list[str]:
+    """The matrix-level result: drift, structured noise, the notation, the kernel maps."""
+    names = _Names(tex)
+    drift = formula(form.drift, tex, names)
+    noise = noise_formula(form.noise, tex, names)
+    defs = map_definitions(names)
+    if tex:
+        out = [rf"b(V) = {drift}", rf"N(V) = {noise}",
+               r"dV = b(V)\,dt + N(V)\sqrt{dt}, \quad \hat Z_g = L Z_g L^{\top},\ L = \operatorname{chol}(V),\ "
+               r"Z_g \text{ i.i.d. } N(0,1)^{m\times m}, \quad J = \tfrac{1}{m}\mathbf{1}\mathbf{1}^{\top},\ "
+               r"\operatorname{dg}(X) = I \circ X"]
+    else:
+        out = [f"b(V) = {drift}", f"N(V) = {noise}",
+               "dV = b(V) dt + N(V) √dt,  Ẑg = L Zg Lᵀ, L = chol(V), Zg i.i.d. N(0,1) m×m;  J = 11ᵀ/m, "
+               "dg(X) = I ∘ X (the diagonal of X), ∘ the Hadamard product"]
+    return out + defs
+
+
+def word_text(w) -> str:
+    """A word in the text notation (for machine-readable JSON terms)."""
+    return _Names(False).word(w, False)

@@ -250,15 +250,16 @@ class Derivation:
         return d
 
     # ---- views (see :mod:`.formatting`, :mod:`.check`) ----------------------------------------------
-    def latex(self) -> str:
+    def latex(self, per_entry=False) -> str:
+        """The matrix-level formula (``per_entry``: b and Σ entry by entry for this m)."""
         from .formatting import latex
 
-        return latex(self)
+        return latex(self, per_entry)
 
-    def text(self) -> str:
+    def text(self, per_entry=False) -> str:
         from .formatting import text
 
-        return text(self)
+        return text(self, per_entry)
 
     def to_json(self, variant, params):
         from .formatting import to_json

@@ -140,11 +140,11 @@ def _transpose_pair(g):
 def _product(ia, src, ib, dest, tmp="t1"):
     """Lines computing dest = A·src·B (a missing matrix is the identity)."""
     if ia >= 0 and ib >= 0:
-        return [f"    _mm(mats[{ia}], {src}, {tmp})", f"    _mm({tmp}, mats[{ib}], {dest})"]
+        return [f"    linalg.mm(mats[{ia}], {src}, {tmp})", f"    linalg.mm({tmp}, mats[{ib}], {dest})"]
     if ia >= 0:
-        return [f"    _mm(mats[{ia}], {src}, {dest})"]
+        return [f"    linalg.mm(mats[{ia}], {src}, {dest})"]
     if ib >= 0:
-        return [f"    _mm({src}, mats[{ib}], {dest})"]
+        return [f"    linalg.mm({src}, mats[{ib}], {dest})"]
     return [f"    {dest}[:, :] = {src}"]
 
 
@@ -157,25 +157,25 @@ def _noise_body(noise, groups):
         pair = _transpose_pair(g)
         sym.append(bool(pair and g.terms[0].A is None and g.terms[0].B is None))
         if sym[-1]:
-            lines.append(f"    _lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
+            lines.append(f"    linalg.lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
             continue
-        lines.append(f"    _lzl(L, Z[{gi}], t1, zh)")
+        lines.append(f"    linalg.lzl(L, Z[{gi}], t1, zh)")
         if pair:
             c, ia, T, ib = terms[0] if terms[0][2] == 0 else terms[1]
-            lines += _product(ia, "zh", ib, "t2") + [f"    _sym_acc(t2, cf[{c}], out)"]
+            lines += _product(ia, "zh", ib, "t2") + [f"    linalg.sym_acc(t2, cf[{c}], out)"]
             continue
         for c, ia, T, ib in terms:
             src = "zh"
             if T:
-                lines.append("    _transpose(zh, t2)")
+                lines.append("    linalg.transpose(zh, t2)")
                 src = "t2"
             if ia >= 0 and ib >= 0:
-                lines += [f"    _mm(mats[{ia}], {src}, t1)", f"    _mm_acc(t1, mats[{ib}], cf[{c}], out)"]
+                lines += [f"    linalg.mm(mats[{ia}], {src}, t1)", f"    linalg.mm_acc(t1, mats[{ib}], cf[{c}], out)"]
             elif ia >= 0 or ib >= 0:
                 left, right = (f"mats[{ia}]", src) if ia >= 0 else (src, f"mats[{ib}]")
-                lines.append(f"    _mm_acc({left}, {right}, cf[{c}], out)")
+                lines.append(f"    linalg.mm_acc({left}, {right}, cf[{c}], out)")
             else:
-                lines.append(f"    _acc({src}, cf[{c}], out)")
+                lines.append(f"    linalg.acc({src}, cf[{c}], out)")
     return "\n".join(lines) or "    pass", tuple(sym) or (False,)
 
 

@@ -40,7 +40,8 @@ def check_V0(V0, m=None, name="V0"):
     if m is not None and A.shape[0] != m:
         raise CovsdeInputError(f"{name} is {A.shape[0]}×{A.shape[0]} but m = {m}")
     if not np.all(np.isfinite(A)):
-        raise CovsdeInputError(f"{name} has non-finite entries (NaN or inf): {A.tolist()}")
+        i, j = np.argwhere(~np.isfinite(A))[0]
+        raise CovsdeInputError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{i}][{j}] = {A[i, j]}")
     if not np.allclose(A, A.T, rtol=1e-10, atol=1e-12):
         i, j = np.unravel_index(np.argmax(np.abs(A - A.T)), A.shape)
         raise CovsdeInputError(f"{name} is not symmetric: {name}[{i}][{j}]={A[i, j]} but {name}[{j}][{i}]={A[j, i]}")
@@ -138,6 +139,26 @@ def _save_times(save_at, T):
     return times
 
 
+def run_batches(run, nchunks, batches=20):
+    """Call run(c0, c1) over about ``batches`` contiguous ranges of chunks on numba's thread count
+    (NUMBA_NUM_THREADS) of threads; yields the number of paths of each range as it finishes."""
+    import numba
+
+    threads = max(1, numba.get_num_threads())
+    nb = min(nchunks, max(batches, threads))
+    per = (nchunks + nb - 1) // nb
+    ranges = [(c0, min(nchunks, c0 + per)) for c0 in range(0, nchunks, per)]
+    if threads == 1 or len(ranges) == 1:
+        for c0, c1 in ranges:
+            yield run(c0, c1)
+        return
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(threads) as pool:
+        for fut in as_completed([pool.submit(run, c0, c1) for c0, c1 in ranges]):
+            yield fut.result()
+
+
 def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", params=None, threshold=1e6,
              save_at=None, chunk=64, progress=None, drift_only=False, drift_scale=1.0, diffusion_scale=1.0,
              max_memory=None):
@@ -172,23 +193,20 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     status = np.zeros(paths, dtype=np.int64)
     tdeath = np.full(paths, np.inf)
     t0 = time.perf_counter()
-    # run in batches of chunks so that a progress bar can advance; chunks carry their own seeds,
-    # so the batching does not change the result
-    show = progress is None or bool(progress)
-    nb = 1 if not show else min(nchunks, 20)
-    per = (nchunks + nb - 1) // nb
-    bar = Progress(paths, "simulate", "paths", enabled=show)
-    for bi in range(nb):
-        c0, c1 = bi * per, min(nchunks, (bi + 1) * per)
-        if c0 >= c1:
-            break
+    bar = Progress(paths, "simulate", "paths", enabled=progress is None or bool(progress))
+    args = (V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold))
+    tail = (bool(drift_only), float(drift_scale), math.sqrt(float(diffusion_scale)))
+
+    def run(c0, c1):
+        """Chunks c0..c1-1 (each carries its own seed: the batching does not change the result)."""
         p0, p1 = c0 * chunk, min(paths, c1 * chunk)
         with warnings.catch_warnings():  # numba's Generator seeding casts uint64 → int64 (harmless)
             warnings.simplefilter("ignore", category=numba.NumbaTypeSafetyWarning)
-            mod.simulate(V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold), rngs[c0:c1], chunk,
-                         Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], bool(drift_only), float(drift_scale),
-                         math.sqrt(float(diffusion_scale)))
-        bar.set(p1)
+            mod.simulate(*args, rngs[c0:c1], chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
+        return p1 - p0
+
+    for done in run_batches(run, nchunks):
+        bar.update(done)
     bar.close()
     if np.any(status == 3):
         vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))

@@ -54,23 +54,23 @@ class Tape:
         out = self._mat()
         if J_ATOM in w:
             i = w.index(J_ATOM)
-            self.lines.append(f"    _outer({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+            self.lines.append(f"    linalg.outer({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
         elif len(w) == 1:
             self._atom_dense(w[0], out)
         elif w[0][0] == "D":
-            self.lines.append(f"    _diag_left({self.diag(w[0][1])}, {self.dense(w[1:])}, {out})")
+            self.lines.append(f"    linalg.diag_left({self.diag(w[0][1])}, {self.dense(w[1:])}, {out})")
         elif w[-1][0] == "D":
-            self.lines.append(f"    _diag_right({self.dense(w[:-1])}, {self.diag(w[-1][1])}, {out})")
+            self.lines.append(f"    linalg.diag_right({self.dense(w[:-1])}, {self.diag(w[-1][1])}, {out})")
         else:
-            self.lines.append(f"    _mm({self.dense(w[:-1])}, {self.dense(w[-1:])}, {out})")
+            self.lines.append(f"    linalg.mm({self.dense(w[:-1])}, {self.dense(w[-1:])}, {out})")
         self._dense[w] = out
         return out
 
     def _atom_dense(self, a, out):
         if a[0] == "D":
-            self.lines.append(f"    _diag_mat({self.diag(a[1])}, {out})")
+            self.lines.append(f"    linalg.diag_mat({self.diag(a[1])}, {out})")
         elif a[0] == "H":
-            self.lines.append(f"    _had({self.dense(a[1])}, {self.dense(a[2])}, {out})")
+            self.lines.append(f"    linalg.had({self.dense(a[1])}, {self.dense(a[2])}, {out})")
         else:
             self.lines.append(f"    {self.kernel_map(a)}({self.value_dense(a[3])}, P, {out})")
 
@@ -82,9 +82,9 @@ class Tape:
             return self._right[u]
         x, a, out = self.right(u[1:]), u[0], self._vec()
         if a[0] == "D":
-            self.lines.append(f"    _vmul({self.diag(a[1])}, {x}, 1.0, {out})")
+            self.lines.append(f"    linalg.vmul({self.diag(a[1])}, {x}, 1.0, {out})")
         else:
-            self.lines.append(f"    _mv({self.dense((a,))}, {x}, {out})")
+            self.lines.append(f"    linalg.mv({self.dense((a,))}, {x}, {out})")
         self._right[u] = out
         return out
 
@@ -94,14 +94,14 @@ class Tape:
             return self._diag[w]
         out = self._vec()
         if not w:
-            self.lines.append(f"    _fill({out}, 1.0)")
+            self.lines.append(f"    linalg.fill({out}, 1.0)")
         elif J_ATOM in w:
             i = w.index(J_ATOM)
-            self.lines.append(f"    _vmul({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+            self.lines.append(f"    linalg.vmul({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
         elif len(w) == 1 and w[0][0] == "D":
             return self.diag(w[0][1])
         else:
-            self.lines.append(f"    _diagv({self.dense(w)}, {out})")
+            self.lines.append(f"    linalg.diagv({self.dense(w)}, {out})")
         self._diag[w] = out
         return out
 
@@ -112,11 +112,11 @@ class Tape:
         self.nsc += 1
         name = f"s{self.nsc - 1}"
         if t[0] == J_ATOM:
-            rhs = f"_vsum({self.right(t[1:])}) / m"
+            rhs = f"linalg.vsum({self.right(t[1:])}) / m"
         elif len(t) == 1:
-            rhs = f"_trace({self.dense(t)})"
+            rhs = f"linalg.trace({self.dense(t)})"
         else:
-            rhs = f"_trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])})"
+            rhs = f"linalg.trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])})"
         self.lines.append(f"    {name} = {rhs}")
         self._trace[t] = name
         return name
@@ -133,19 +133,19 @@ class Tape:
 
     def accumulate(self, M, out):
         """out = M."""
-        self.lines.append(f"    _fill({out}, 0.0)")
+        self.lines.append(f"    linalg.fill({out}, 0.0)")
         for (trs, w), c in sorted(M.terms.items(), key=lambda kv: str(kv[0])):
             s = self.scalar(c)
             for t in trs:
                 s = f"{s} * {self.trace(t)}"
             if not w:
-                self.lines.append(f"    _acc_eye({s}, {out})")
+                self.lines.append(f"    linalg.acc_eye({s}, {out})")
             elif J_ATOM in w:
                 i = w.index(J_ATOM)
-                self.lines.append(f"    _outer_acc({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, "
+                self.lines.append(f"    linalg.outer_acc({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, "
                                   f"({s}) / m, {out})")
             else:
-                self.lines.append(f"    _acc({self.dense(w)}, {s}, {out})")
+                self.lines.append(f"    linalg.acc({self.dense(w)}, {s}, {out})")
 
     # ---- kernel maps ------------------------------------------------------------------------------
     def kernel_map(self, a):
@@ -159,11 +159,15 @@ class Tape:
         dia = fold_numbers(a[2].xreplace({kxx: XA, M_SYM: sp.Symbol("m")}), memo)
         repl, (off_r, dia_r) = sp.cse([off, dia], symbols=sp.numbered_symbols("y"))
         body = [f"    {s.name} = P[{k}]" for k, s in enumerate(self.params)]
+        sym = sp.simplify(off - off.xreplace({XA: XB, XB: XA})) == 0 if off.free_symbols else True
         body += ["    m = float(X.shape[0])", "    for i in range(X.shape[0]):", "        xa = X[i, i]",
-                 "        for j in range(X.shape[0]):", "            xb = X[j, j]", "            xab = X[i, j]"]
+                 f"        for j in range({'i' if sym else '0'}, X.shape[0]):", "            xb = X[j, j]",
+                 "            xab = X[i, j]"]
         body += [f"            {s} = {self.pr.doprint(e)}" for s, e in repl]
         body += ["            if i == j:", f"                out[i, j] = {self.pr.doprint(dia_r)}", "            else:",
                  f"                out[i, j] = {self.pr.doprint(off_r)}"]
+        if sym:  # a symmetric map of a symmetric matrix (a Gram): the upper triangle, mirrored
+            body.append("                out[j, i] = out[i, j]")
         self.maps.append(f'\n\n@njit(cache=True, error_model="numpy")\ndef {name}(X, P, out):\n' + "\n".join(body))
         return name
 
@@ -173,9 +177,9 @@ def coeff_body(form, params, mats, coefs, printer):
     distinct A_t/B_t into mats[q], every c_t into cf[q]."""
     tape = Tape(printer, params)
     tape.lines += [f"    {s.name} = P[{k}]" for k, s in enumerate(params)]
-    tape.lines += ["    m = float(V.shape[0])", "    _fill(wv[0], 1.0)"]
+    tape.lines += ["    m = float(V.shape[0])", "    linalg.fill(wv[0], 1.0)"]
     tape.accumulate(form.drift, "b")
-    tape.lines.append("    _symmetrize(b)")
+    tape.lines.append("    linalg.symmetrize(b)")
     for q, M in enumerate(mats):
         tape.accumulate(M, f"mats[{q}]")
     for q, c in enumerate(coefs):
