@@ -14,8 +14,10 @@ def test_derivation_renders_as_latex_in_a_notebook():
     d = derive(build("attention", {})[0], 2, name="attention_x")
     tex = d._repr_latex_()
     assert tex.startswith("$$") and tex.endswith("$$")
-    assert sp.latex(d.drift) in tex and r"\Sigma^{00,00}(V)" in tex and r"attention\_x" in tex
+    assert d.latex().splitlines()[0] in tex and r"\hat Z_{2}" in tex and r"attention\_x" in tex
     assert "regime sde" in tex
+    entries = derive(build("attention", {})[0], 2, engine="entries")._repr_latex_()  # per-entry form
+    assert sp.latex(d.drift) in entries or r"\Sigma^{00,00}(V)" in entries
     nolim = derive(build("standard-attention", {})[0], 2)
     assert "rank collapse" in nolim._repr_latex_()
 

@@ -104,6 +104,8 @@ def formula(M: MatExpr, tex: bool, names: _Names | None = None, bare=False) -> s
         body += ((" - " if gsign < 0 else " + ") if body else ("-" if gsign < 0 else "")) + term
     if C == 1:
         return body
+    if len(groups) == 1 and groups[0][0] == 1 and len(groups[0][1]) == 1:  # C·w: no brackets
+        return f"{_paren(names.scalar(C), C)} {body}"
     lb, rb = (r"\left[", r"\right]") if tex else ("[", "]")
     return f"{_paren(names.scalar(C), C)} {lb}{body}{rb}"
 

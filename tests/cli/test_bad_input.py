@@ -99,7 +99,11 @@ def test_python_api_errors_name_the_value():
     with pytest.raises(ResourceLimitError, match="memory"):
         simulate(mlp, V, 0.1, paths=10**12)
     with pytest.raises(ResourceLimitError, match="COVSDE_MAX_M"):
-        derive(build("mlp", {})[0], 17)
+        derive(build("mlp", {})[0], 513)
+    with pytest.raises(ResourceLimitError, match="COVSDE_MAX_M_ENTRIES"):
+        derive(build("mlp", {})[0], 17, engine="entries")
+    with pytest.raises(ResourceLimitError, match="COVSDE_MAX_M_ENTRIES"):
+        derive(build("mlp", {})[0], 17).drift  # the per-entry form of a matrix-level result
     with pytest.raises(CovsdeInputError, match="'tpu'"):
         run_networks(build("mlp", {})[0], V, 8, 1, 2, device="tpu")
     with pytest.raises(CovsdeInputError, match="'tpu'"):

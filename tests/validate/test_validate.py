@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 
 from covsde.derive import derive
-from covsde.derive.result import Derivation, NoiseGroup, NoiseTerm
+from covsde.derive.result import Derivation, MatrixForm, NoiseGroup, NoiseTerm
 from covsde.derive.variants import build
 from covsde.numerics import simulate
 from covsde.validate.networks import BlockLayer, run_networks
@@ -84,8 +84,9 @@ def test_false_alarm_rate_of_the_law_test_is_calibrated():
 def _scaled_diffusion(d, factor):
     """A test-only variant: the derived SDE with its diffusion multiplied by ``factor``."""
     r = sp.sqrt(sp.nsimplify(factor))
-    groups = [NoiseGroup([NoiseTerm(t.coef * r, t.A, t.T, t.B) for t in g.terms]) for g in d.noise]
-    return Derivation(d.m, d.block, d.regime, d.reason, d.drift, groups, d.name, d.key + f"|diffusion×{factor}")
+    groups = [NoiseGroup([NoiseTerm(t.coef * r, t.A, t.T, t.B) for t in g.terms]) for g in d.matrix.noise]
+    return Derivation(d.m, d.block, d.regime, d.reason, d.name, d.key + f"|diffusion×{factor}",
+                      matrix=MatrixForm(d.matrix.drift, groups))
 
 
 def test_validation_passes_and_fails_with_wrong_diffusion():
