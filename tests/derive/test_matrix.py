@@ -49,6 +49,7 @@ def test_transformer_at_m4_symbolically():
     A = rng.normal(size=(4, 4))
     V = A @ A.T / 4 + np.eye(4)
     (b1, S1), (b2, S2) = d.numeric(V, {"tau0": 0.8}), e.numeric(V, {"tau0": 0.8})
+    np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(S1, S2, rtol=1e-10, atol=1e-12)
 
 
@@ -92,7 +93,6 @@ def _parse_word(text, V):
     pos = 0
 
     def word():
-        nonlocal pos
         out = np.eye(m)
         while pos < len(tokens) and tokens[pos] not in (")", "∘"):
             out = out @ atom()
