@@ -141,7 +141,16 @@ def _save_times(save_at, T):
 
 def run_batches(run, nchunks, batches=20):
     """Call run(c0, c1) over about ``batches`` contiguous ranges of chunks on numba's thread count
-    (NUMBA_NUM_THREADS) of threads; yields the number of paths of each range as it finishes."""
+    (NUMBA_NUM_THREADS) of threads; yields the number of paths of each range as it finishes.  BLAS runs
+    single-threaded meanwhile: the paths are the parallelism (a multi-threaded BLAS inside each of
+    our threads oversubscribes the cores: 5× slower at m = 128 on 2 cores)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield from _batches(run, nchunks, batches)
+
+
+def _batches(run, nchunks, batches):
     import numba
 
     threads = max(1, numba.get_num_threads())
