@@ -91,20 +91,7 @@ def _collect(d):
     and, per noise group, its terms as (coefficient index, A index, T, B index) (−1: identity)."""
     m = d.m
     exprs = [d.drift[i, j] for i in range(m) for j in range(i, m)]
-    mats, mat_index, groups, coefs = [], {}, [], []
-
-    def index(M):
-        if M is None:
-            return -1
-        key = sp.ImmutableMatrix(M)
-        if key not in mat_index:
-            mat_index[key] = len(mats)
-            mats.append(key)
-        return mat_index[key]
-
-    for g in d.noise:
-        groups.append([(len(coefs) + k, index(t.A), t.T, index(t.B)) for k, t in enumerate(g.terms)])
-        coefs.extend(t.coef for t in g.terms)
+    mats, groups, coefs = _distinct(d.noise, sp.ImmutableMatrix)
     for M in mats:
         exprs.extend(list(M))
     exprs.extend(coefs)
@@ -209,19 +196,21 @@ def noise(V, L, Z, mats, cf, t1, t2, zh, out):
 '''
 
 
-def _matrix_collect(form):
-    """The distinct A_t/B_t expressions, the c_t, and per group its terms as (c index, A index, T, B index)."""
+def _distinct(noise, key=lambda M: M):
+    """The distinct A_t/B_t matrices (under ``key``), the c_t, and per group its terms as
+    (c index, A index, T, B index), −1 standing for the identity."""
     mats, index, groups, coefs = [], {}, [], []
 
     def at(M):
         if M is None:
             return -1
+        M = key(M)
         if M not in index:
             index[M] = len(mats)
             mats.append(M)
         return index[M]
 
-    for g in form.noise:
+    for g in noise:
         groups.append([(len(coefs) + k, at(t.A), t.T, at(t.B)) for k, t in enumerate(g.terms)])
         coefs.extend(t.coef for t in g.terms)
     return mats, groups, coefs
@@ -231,7 +220,7 @@ def _parts(d):
     """The derivation-specific pieces of the module text."""
     if d.matrix is not None:
         params = d.parameters
-        mats, groups, coefs = _matrix_collect(d.matrix)
+        mats, groups, coefs = _distinct(d.matrix.noise)
         body, maps, nws, nwv = coeff_body(d.matrix, params, mats, coefs, _printer())
         noise_body, sym = _noise_body(d.matrix.noise, groups)
         return dict(m=0, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), ncoef=max(len(coefs), 1), nws=nws,

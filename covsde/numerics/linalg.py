@@ -132,17 +132,24 @@ def chol(V, L):
     m = V.shape[0]
     if m >= BLAS_M:
         return chol_blocked(V, L)
-    for j in range(m):
-        s = V[j, j]
-        for k in range(j):
+    return chol_columns(V, L, 0, m)
+
+
+@njit(cache=True, error_model="numpy")
+def chol_columns(A, L, lo, hi):
+    """Columns lo..hi−1 of the Cholesky factor, A holding V minus the update from columns < lo."""
+    m = A.shape[0]
+    for j in range(lo, hi):
+        s = A[j, j]
+        for k in range(lo, j):
             s -= L[j, k] * L[j, k]
         if not (s > 0.0) or not math.isfinite(s):
             return False
         d = math.sqrt(s)
         L[j, j] = d
         for i in range(j + 1, m):
-            s = V[i, j]
-            for k in range(j):
+            s = A[i, j]
+            for k in range(lo, j):
                 s -= L[i, k] * L[j, k]
             L[i, j] = s / d
         for i in range(j):
@@ -155,27 +162,14 @@ CHOL_BLOCK = 32
 
 @njit(cache=True, error_model="numpy")
 def chol_blocked(V, L):
-    """Right-looking blocked Cholesky: each diagonal block factored by loops, the panel below it solved
-    by loops, the trailing matrix updated by one BLAS product.  False if V is not positive definite."""
+    """Right-looking blocked Cholesky: each block of columns factored by loops (:func:`chol_columns`),
+    the trailing matrix updated by one BLAS product.  False if V is not positive definite."""
     m = V.shape[0]
     A = V.copy()
     for lo in range(0, m, CHOL_BLOCK):
         hi = min(lo + CHOL_BLOCK, m)
-        for j in range(lo, hi):
-            s = A[j, j]
-            for k in range(lo, j):
-                s -= L[j, k] * L[j, k]
-            if not (s > 0.0) or not math.isfinite(s):
-                return False
-            d = math.sqrt(s)
-            L[j, j] = d
-            for i in range(j + 1, m):
-                s = A[i, j]
-                for k in range(lo, j):
-                    s -= L[i, k] * L[j, k]
-                L[i, j] = s / d
-            for i in range(j):
-                L[i, j] = 0.0
+        if not chol_columns(A, L, lo, hi):
+            return False
         if hi < m:
             P = np.ascontiguousarray(L[hi:, lo:hi])
             A[hi:, hi:] -= np.dot(P, P.T)
