@@ -158,13 +158,14 @@ class MatrixAlgebra:
 
 
 class EntryAlgebra:
-    """m×m SymPy matrices of a fixed m (entries V_a_b)."""
+    """m×m SymPy matrices of a fixed m (entries V_a_b, or the numbers of a given V: the expansion then
+    runs in numbers, an independent numeric check at any m)."""
 
     symbolic = False
 
-    def __init__(self, m):
+    def __init__(self, m, V=None):
         self.m = m
-        self.V = V_matrix(m)
+        self.V = V_matrix(m) if V is None else sp.ImmutableMatrix(V)
         self.probe = EntryProbe(m)
 
     def zero(self):

@@ -95,6 +95,19 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
     return res
 
 
+def derive_at(block: Block, V) -> Derivation:
+    """The per-entry expansion at a numeric V (a list of rows or an array; parameters of the block must
+    be numbers): b(V) and the structured noise as numbers, by the per-entry engine's own Wick rules — an
+    independent check of the matrix-level engine at any m (not cached)."""
+    import numpy as np
+
+    A = np.asarray(V, dtype=float)
+    m = A.shape[0]
+    res = _derive(block, m, "entries", alg=EntryAlgebra(m, sp.Matrix(m, m, lambda i, j: sp.Float(A[i, j], 17))))
+    res.name = repr(block)
+    return res
+
+
 def _expand(block, alg):
     """Phase 1: the ε-series of the output Gram matrix G(X', X') (or NoLimit)."""
     ops = SymbolicOps(alg)
@@ -154,8 +167,8 @@ def _live(key, c, probe):
     return not probe.is_zero(c) and not any(X is not None and probe.matrix_is_zero(X) for X in (A, B))
 
 
-def _derive(block, m, engine):
-    alg = MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m)
+def _derive(block, m, engine, alg=None):
+    alg = alg or (MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m))
     base = dict(m=m, block=repr(block), engine=engine)
     try:
         ops, G = _expand(block, alg)

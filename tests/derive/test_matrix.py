@@ -3,7 +3,7 @@ against the shaped-attention drift derived by hand.
 
 The per-entry engine (``engine="entries"``) runs the same expansion on SymPy matrices of one m, with its
 own entry-wise Wick rules; the matrix engine's result, instantiated at that m, must equal it — symbolically
-at m ≤ 4 for every CLI variant, numerically at random V for m = 16."""
+at m ≤ 4 for every CLI variant; at m = 16 against the per-entry expansion run in numbers at a random V."""
 import json
 import re
 
@@ -13,6 +13,7 @@ import sympy as sp
 
 from covsde.cli import main
 from covsde.derive import derive
+from covsde.derive.engine import derive_at
 from covsde.derive.evaluate import sigma_from_groups
 from covsde.derive.variants import build
 
@@ -53,22 +54,23 @@ def test_transformer_at_m4_symbolically():
     np.testing.assert_allclose(S1, S2, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("variant,given", [("mlp", {}), ("resnet", {"c_plus": "0.4"})])
+@pytest.mark.parametrize("variant,given", VARIANTS, ids=[f"{v}-{'-'.join(g.values()) or 'default'}" for v, g in VARIANTS])
 def test_matrix_form_numerically_at_m16(variant, given):
-    """b and Σ at three random V of size 16 (and random parameter values) equal the per-entry engine's
-    (Σ from each engine's structured noise, evaluated numerically: 16⁴ symbolic entries would take minutes)."""
-    block = build(variant, given)[0]
-    d, e = derive(block, 16, use_cache=False), derive(block, 16, use_cache=False, engine="entries")
-    fd, fe = d.numeric_fn(), e.numeric_fn()
+    """b and Σ at a random V of size 16 equal those of the per-entry expansion run in numbers at that V
+    (``derive_at``: the entry-wise Wick rules, no symbols; Σ from each engine's structured noise)."""
+    block = build(variant, {**given, "gamma": "0.6", **({"tau0": "0.8"} if variant in ("attention", "transformer") else {})}
+                  if variant != "mlp" else given)[0]
+    d = derive(block, 16, use_cache=False)
     rng = np.random.default_rng(16)
-    for _ in range(3):
-        A = rng.normal(size=(16, 16))
-        V = A @ A.T / 16 + np.eye(16) * rng.uniform(0.3, 1.5)
-        vals = {s.name: rng.uniform(0.2, 0.9) for s in d.parameters}
-        (b1, g1), (b2, g2) = fd(V, vals), fe(V, vals)
-        S1, S2 = sigma_from_groups(g1, V), sigma_from_groups(g2, V)
-        np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(S1, S2, rtol=1e-10, atol=1e-12)
+    A = rng.normal(size=(16, 16))
+    V = A @ A.T / 16 + np.eye(16) * rng.uniform(0.3, 1.5)
+    e = derive_at(block, V)
+    assert d.regime == e.regime
+    if not d.has_limit:
+        return
+    (b1, g1), (b2, g2) = d.numeric_fn()(V), e.numeric_fn()(V)
+    np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12 * np.abs(b2).max())
+    np.testing.assert_allclose(sigma_from_groups(g1, V), sigma_from_groups(g2, V), rtol=1e-10, atol=1e-12)
 
 
 # ---- the printed shaped-attention drift ----------------------------------------------------------------
@@ -154,21 +156,6 @@ def test_attention_latex_is_one_matrix_formula_equal_to_the_hand_derivation(caps
         # negative control: one term off by 25 % is seen
         bad = [dict(t, coef=f"5/4*({t['coef']})") if k == 1 else t for k, t in enumerate(js["matrix"]["drift_terms"])]
         assert not np.allclose(_evaluate_terms(bad, V, {"gamma": 0.6, "tau0": 1.3}), want, rtol=1e-6, atol=1e-9)
-
-
-@pytest.mark.parametrize("variant", ["attention", "transformer"])
-def test_attention_and_transformer_numerically_at_m6(variant):
-    """The per-entry engine's cost grows like m^3.4 (and its numeric view's much faster): m = 6 here; the
-    m = 16 comparison for every variant is benchmarks/check_matrix_m16.py (figures in the closing note)."""
-    block = build(variant, {"heads": "2"})[0]
-    d, e = derive(block, 6, use_cache=False), derive(block, 6, use_cache=False, engine="entries")
-    rng = np.random.default_rng(6)
-    A = rng.normal(size=(6, 6))
-    V = A @ A.T / 6 + np.eye(6) * 0.7
-    vals = {s.name: rng.uniform(0.2, 0.9) for s in d.parameters}
-    (b1, g1), (b2, g2) = d.numeric_fn()(V, vals), e.numeric_fn()(V, vals)
-    np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(sigma_from_groups(g1, V), sigma_from_groups(g2, V), rtol=1e-10, atol=1e-12)
 
 
 def test_attention_drift_at_m16_equals_the_hand_derivation():
