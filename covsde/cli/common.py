@@ -123,7 +123,7 @@ def setup_variant(args, V0_text):
     if V0.shape[0] != m:
         raise UsageError(f"--V0 is {V0.shape[0]}×{V0.shape[0]} but --m is {m}")
     block, params = build(args.variant, parse_sets(args.set))
-    d = derive(block, m, name=args.variant)
+    d = derive(block, m, name=args.variant, kappa=params.get("kappa", 1))
     if not d.has_limit:
         raise CovsdeInputError(f"variant {args.variant} has no SDE limit for these parameters (regime no-limit): "
                                f"{d.reason}")

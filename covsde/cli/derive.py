@@ -25,7 +25,7 @@ def run(a):
 
     m = parse_m(a.m or "2")
     block, params = build(a.variant, parse_sets(a.set))
-    res = derive(block, m, use_cache=not a.no_cache, name=a.variant, engine=a.engine)
+    res = derive(block, m, use_cache=not a.no_cache, name=a.variant, engine=a.engine, kappa=params.get("kappa", 1))
     if a.format == "json":
         print(json.dumps(res.to_json(a.variant, params)))
     elif a.format == "latex":

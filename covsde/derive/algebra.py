@@ -21,9 +21,10 @@ import itertools
 
 import sympy as sp
 
-from .errors import NoLimit
+from .errors import NoLimit, NotSupported
 from .ops import Ops
 from .series import NoiseRegistry, Ser
+from .symbols import width_series
 
 
 class Arr:
@@ -55,9 +56,11 @@ class LMul(Arr):
 
 
 class Lin(Arr):
+    """Σ c·ε^de·a: terms (c, de, a), c free of the width (a width-dependent scale is expanded first)."""
+
     def __init__(self, terms):
-        self.terms = [(sp.sympify(c), a) for c, a in terms]
-        self.deps = frozenset().union(*(a.deps for _, a in self.terms))
+        self.terms = [(sp.sympify(c), sp.Rational(de), a) for c, de, a in terms]
+        self.deps = frozenset().union(*(a.deps for _, _, a in self.terms))
 
 
 class Concat(Arr):
@@ -79,6 +82,7 @@ class SymbolicOps(Ops):
         self.alg = alg  # the matrix algebra (:mod:`.algebras`)
         self.m, self.V = alg.m, alg.V
         self.registry = NoiseRegistry()
+        alg.foreign = self.registry.foreign  # the Wick products refuse these (series._native)
         self.probe = alg.probe
         self._wid = itertools.count()
         self._memo = {}
@@ -104,12 +108,12 @@ class SymbolicOps(Ops):
         return self._k(ActNode(x, activation))
 
     def scale(self, c, x):
-        return self._k(Lin([(c, x)]))
+        return self._k(Lin([(ce, e, x) for e, ce in width_series(c).items()]))
 
     def add(self, *xs):
         terms = []
         for x in xs:
-            terms.append((1, x))
+            terms.append((1, 0, x))
         return self._k(Lin(terms))
 
     def matmul(self, A, x):
@@ -170,9 +174,12 @@ class SymbolicOps(Ops):
         whether it is felt in the limit (else the regime is ``identity`` for it)."""
         self.nonlinear.append((what, dev))
 
-    def _kappa(self, K, what):
-        """K = κ V at leading order; return κ (else the limit is not of the covariance-SDE form)."""
+    def _kappa(self, K, what, foreign_ok=False):
+        """K = κ V at leading order; return κ (else the limit is not of the covariance-SDE form; with
+        ``foreign_ok`` None: the caller builds a foreign fluctuation on K instead)."""
         kappa = self.alg.kappa(K)
+        if kappa is None and foreign_ok:
+            return None
         if kappa is None or self.probe.is_zero(kappa):
             reason = "; ".join(self.notes) or (
                 f"the leading-order Gram of the {what} is not proportional to V: the layer changes V by O(1)")
@@ -195,8 +202,8 @@ class SymbolicOps(Ops):
         alg = self.alg
         if isinstance(a, Lin):
             out = Ser(alg)
-            for c, x in a.terms:
-                out = out + self.cross_gram(x, b).scale(c)
+            for c, de, x in a.terms:
+                out = out + self.cross_gram(x, b).scale(c, de)
             return out
         if isinstance(b, Lin):
             return self.cross_gram(b, a).T
@@ -206,7 +213,9 @@ class SymbolicOps(Ops):
             return self.cross_gram(b, a).T
         if isinstance(a, Fresh) and a is b:
             G = self.cross_gram(a.src, a.src)
-            kappa = self._kappa(G.leading(), "projection input")
+            kappa = self._kappa(G.leading(), "projection input", foreign_ok=True)
+            if kappa is None:  # a Wishart on the Gram f(V) of an O(1) nonlinear map
+                return G + Ser.gaussian(alg, self.registry.new("wishart on f(V)", foreign=True), 1)
             k = self.registry.new("wishart")
             c = kappa / sp.sqrt(2 * a.frac)
             noise = Ser.gaussian(alg, k, 1, c) + Ser.gaussian(alg, k, 1, c, T=1)
@@ -236,10 +245,28 @@ class SymbolicOps(Ops):
             "followed by a weight matrix before it is combined with other arrays")
 
     def _cross(self, f: Fresh, b: Arr) -> Ser:
-        k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input")
-        k2 = self._kappa(self.cross_gram(b, b).leading(), "residual stream")
+        k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input", foreign_ok=True)
+        k2 = self._kappa(self.cross_gram(b, b).leading(), "residual stream", foreign_ok=True)
+        if k1 is None or k2 is None:
+            return Ser.gaussian(self.alg, self.registry.new("cross on f(V)", foreign=True), 1)
         k = self.registry.new("cross")
         return Ser.gaussian(self.alg, k, 1, sp.sqrt(k1 * k2 / f.frac))
+
+    def _unshaped_gram(self, act, K, off, dia) -> Ser:
+        """An activation that is not near-linear (p = 0): its Gram is the O(1) kernel map g(K) — a
+        legitimate drift inside a branch whose prefactor makes its effect small.  The fluctuation of K
+        passes through g's Jacobian, which the structured noise cannot express: it is carried as a
+        foreign fluctuation of the same order, to check that it vanishes in the limit."""
+        self.note(f"the activation {act!r} is not near-linear at this scaling (unshaped, p = 0): "
+                  "c·E[φ(x)φ(y)] − V is O(1), so the correlation map contracts ρ towards 1 by an O(1) "
+                  "amount each layer; there is no SDE limit")
+        if any(e > 0 for e in K.det):
+            raise NotSupported(f"the activation {act!r} (an O(1) nonlinear map) acts on a Gram with an "
+                               "n-dependent mean: not supported yet")
+        out = Ser.const(self.alg, self.alg.emap(K.leading(), off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)))
+        for e in sorted(e for e, terms in K.noise.items() if terms)[:1]:
+            out = out + Ser.gaussian(self.alg, self.registry.new("fluctuation through g", foreign=True), e)
+        return out
 
     def _act_gram(self, a: ActNode) -> Ser:
         K = self.cross_gram(a.src, a.src)
@@ -254,10 +281,7 @@ class SymbolicOps(Ops):
         kappa = sp.simplify(g0_off / kxy)
         linear = not (kappa.free_symbols & {kxx, kxy, kyy}) and sp.simplify(g0_dia - kappa * kxx) == 0
         if not linear:
-            raise NoLimit(
-                f"the activation {act!r} is not near-linear at this scaling (unshaped, p = 0): "
-                "c·E[φ(x)φ(y)] − V is O(1), so the correlation map contracts ρ towards 1 by an O(1) "
-                "amount each layer; there is no SDE limit")
+            return self._unshaped_gram(act, K, off, dia)
         K0 = K.leading()
         out = K.scale(kappa)
         dev = Ser(self.alg)

@@ -14,7 +14,7 @@ import sympy as sp
 from ..common import checks, limits
 from .activations import Activation
 from .errors import CovsdeInputError
-from .symbols import show, value
+from .symbols import WIDTH, show, value
 
 
 class Block:
@@ -70,35 +70,40 @@ class Serial(Block):
 
 
 class Residual(Block):
-    r"""X' = λ X + γ F(X),  λ = √(1 − γ²) by default; F is the branch block.
+    r"""X' = λ X + γ F(X),  γ = γ0·n^(−q) (``gamma`` is γ0, ``q`` ≥ 0 the branch exponent, default 0),
+    λ = √(1 − γ²) by default (then a function of the width when q > 0); F is the branch block.
 
     ``names`` are the parameter names used in error messages (the Transformer's sublayers use
     ("gamma1", "lam1") and ("gamma2", "lam2"))."""
 
     def __init__(self, branch: Block, gamma=sp.Symbol("gamma", positive=True), lam=None, *,
-                 names=("gamma", "lam")):
+                 names=("gamma", "lam"), q=0):
         if not isinstance(branch, Block):
             raise CovsdeInputError(f"the branch of a Residual must be a Block, got {type(branch).__name__} {branch!r}")
         self.branch = branch
         gname, lname = names
         self.gamma = value(gname, gamma, nonneg=True)
+        self.q = value("q", q, nonneg=True, number=True)
+        g = self.gamma * WIDTH ** (-self.q) if self.q else self.gamma
         if lam is None:
-            if self.gamma.is_number and self.gamma > 1:
+            if self.gamma.is_number and self.gamma > 1 and not self.q:
                 raise CovsdeInputError(
                     f"{gname} = {show(gamma)} > 1 makes λ = √(1 − γ²) imaginary: give {lname} explicitly or "
                     f"choose {gname} ≤ 1")
-            self.lam = sp.sqrt(1 - self.gamma**2)
+            self.lam = sp.sqrt(1 - g**2)
         else:
             self.lam = value(lname, lam, nonneg=True)
+        self.branch_scale = g
 
     def step(self, x, ops):
-        return ops.add(ops.scale(self.lam, x), ops.scale(self.gamma, self.branch.step(x, ops)))
+        return ops.add(ops.scale(self.lam, x), ops.scale(self.branch_scale, self.branch.step(x, ops)))
 
     def params(self):
-        return {"gamma": self.gamma, "lam": self.lam}
+        return {"gamma": self.gamma, "lam": self.lam, **({"q": self.q} if self.q else {})}
 
     def __repr__(self):
-        return f"Residual({self.branch!r}, gamma={self.gamma}, lam={self.lam})"
+        q = f", q={self.q}" if self.q else ""
+        return f"Residual({self.branch!r}, gamma={self.gamma}, lam={self.lam}{q})"
 
 
 class MLPBranch(Block):
@@ -183,10 +188,11 @@ class Attention(Block):
 
 def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive=True), lam1=None,
                       gamma2=None, lam2=None, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2),
-                      heads=1, centre=True, identity=True) -> Block:
-    r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post."""
+                      heads=1, centre=True, identity=True, q=0) -> Block:
+    r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post
+    (γ_i = γ_i0·n^(−q))."""
     gamma2 = gamma1 if gamma2 is None else gamma2
     if lam2 is None and gamma2 is gamma1:
         lam2 = lam1
-    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1, names=("gamma1", "lam1")),
-                  Residual(MLPBranch(activation), gamma2, lam2, names=("gamma2", "lam2")))
+    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1, names=("gamma1", "lam1"), q=q),
+                  Residual(MLPBranch(activation), gamma2, lam2, names=("gamma2", "lam2"), q=q))

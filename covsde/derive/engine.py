@@ -26,7 +26,7 @@ from ..common.fingerprint import Unfingerprintable, object_fingerprint, source_h
 from .algebra import SymbolicOps
 from .algebras import EntryAlgebra, MatrixAlgebra
 from .blocks import Block
-from .errors import CovsdeInputError, NoLimit
+from .errors import CovsdeInputError, NoLimit, NotSupported
 from .result import Derivation, MatrixForm, NoiseGroup, NoiseTerm
 from .series import Ser
 
@@ -62,8 +62,10 @@ def _load_cached(key):
 
 
 def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None,
-           engine: str = "matrix") -> Derivation:
-    """Derive the covariance SDE of ``block`` for m tokens (see module docstring)."""
+           engine: str = "matrix", kappa=1) -> Derivation:
+    """Derive the covariance SDE of ``block`` for m tokens (see module docstring) on the time scale
+    t = ℓ/n^κ (depth d = T·n^κ; ``kappa`` a rational in (0, 1], default 1): the drift is the n^(−κ)
+    mean change per layer, the noise the n^(−κ/2) fluctuation."""
     if not isinstance(block, Block):
         raise CovsdeInputError(
             f"block must be a covsde Block (e.g. covsde.derive.variants.build('mlp')[0]), got "
@@ -72,11 +74,12 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
         raise CovsdeInputError(f"m must be an integer ≥ 1, got m={m!r}")
     m = checks.integer("m", m, 1)
     engine = checks.choice("engine", engine, ENGINES)
+    kappa = check_kappa(kappa)
     limits.check_count("m", m, limits.max_m(), "COVSDE_MAX_M", " tokens")
     if engine == "entries":
         limits.check_count("m", m, limits.max_m_entries(), "COVSDE_MAX_M_ENTRIES",
                            " tokens for the per-entry engine (its cost grows like m^3.4; m = 16 takes about 20 s)")
-    key = derivation_key(block, m, engine) if use_cache else None
+    key = derivation_key(block, m, engine if kappa == 1 else f"{engine}|kappa={kappa}") if use_cache else None
     if key is not None:
         res = _load_cached(key)
         if res is not None:
@@ -84,7 +87,7 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
             res.name = name or res.name
             return res
     t0 = time.perf_counter()
-    res = _derive(block, m, engine)
+    res = _derive(block, m, engine, kappa=kappa)
     res.name = name or repr(block)
     res.key = key or ""
     res.seconds = time.perf_counter() - t0
@@ -116,21 +119,50 @@ def _expand(block, alg):
     return ops, ops.cross_gram(y, y)
 
 
-def _orders(G, ops):
+def check_kappa(kappa):
+    """The depth exponent κ: a rational in (0, 1] (d = T·n^κ layers)."""
+    from .symbols import value
+
+    k = value("kappa", kappa, positive=True, number=True)
+    if k > 1:
+        raise CovsdeInputError(f"kappa = {k} > 1 (depth ≫ width) is not supported yet: give kappa in (0, 1]")
+    return k
+
+
+def time_scale(kappa) -> str:
+    """'l/n' for κ = 1, else 'l/n^(κ)'."""
+    return "l/n" if kappa == 1 else f"l/n^({kappa})"
+
+
+def _per_layer(kappa):
+    """(the mean change, the fluctuation) per layer on the time scale, as text."""
+    return ("1/n", "n^(-1/2)") if kappa == 1 else (f"n^(-{kappa})", f"n^(-{kappa / 2})")
+
+
+def _orders(G, ops, kappa=1):
     """Phase 2: the reason there is no limit, read off the orders of G (None if there is one)."""
     alg, probe, notes = ops.alg, ops.probe, ops.notes
+    mean, fluct = _per_layer(kappa)
+    t = "t = ℓ/n" if kappa == 1 else f"t = ℓ/n^{kappa}"
     D0 = G.leading() - alg.V
     if not probe.matrix_is_zero(D0):
         return "; ".join(notes) if notes else (
             f"E[ΔV] has an O(1) part (ΔV = {_show(alg.sample(D0))}): the layer changes V by O(1), "
-            "there is no limit in t = ℓ/n")
+            f"there is no limit in {t}")
     for e, M in sorted(G.det.items()):
-        if 0 < e < 2 and not probe.matrix_is_zero(M):
-            return (f"E[ΔV] has a term of order n^(-{e / 2}) ≫ 1/n (a deterministic change that does not "
-                    f"vanish on the time scale t = ℓ/n): " + ("; ".join(notes) or f"{_show(alg.sample(M))}"))
+        if 0 < e < 2 * kappa and not probe.matrix_is_zero(M):
+            depth = "n" if kappa == 1 else f"n^{kappa}"
+            return (f"E[ΔV] has a term of order n^(-{e / 2}) ≫ {mean} (a deterministic change that does not "
+                    f"vanish on the time scale {t}: V moves by O(1) within n^{e / 2} layers, long before depth "
+                    f"{depth}): " + ("; ".join(notes) or f"{_show(alg.sample(M))}"))
     for e, terms in sorted(G.noise.items()):
-        if e < 1 and any(_live(key, c, probe) for key, c in terms.items()):
-            return f"the one-step fluctuation of V is of order n^(-{e / 2}) ≫ n^(-1/2)"
+        if e < kappa and any(_live(key, c, probe) for key, c in terms.items()):
+            return f"the one-step fluctuation of V is of order n^(-{e / 2}) ≫ {fluct}"
+    foreign = getattr(alg, "foreign", set())
+    for e, terms in sorted(G.noise.items()):
+        if e <= kappa and any(k in foreign and _live((k, A, T, B), c, probe) for (k, A, T, B), c in terms.items()):
+            raise NotSupported(f"a fluctuation of order n^(-{e / 2}) built on a Gram other than κV (after an "
+                               "O(1) nonlinear map) reaches the limit: not supported yet")
     return None
 
 
@@ -140,25 +172,26 @@ def _show(M):
     return text(M) if hasattr(M, "terms") else str(M)
 
 
-def _regime(res, ops, drift, groups):
+def _regime(res, ops, drift, groups, kappa=1):
     """Phase 3: sde, ode or identity (which nonlinear piece dropped out)."""
     probe = ops.probe
-    dropped = [what for what, dev in ops.nonlinear if not _felt(dev, probe)]
+    mean, fluct = _per_layer(kappa)
+    dropped = [what for what, dev in ops.nonlinear if not _felt(dev, probe, kappa)]
     if dropped:
         res.regime = "identity"
-        res.reason = ("drops out in the limit (its effect is o(1/n) per layer): " + ", ".join(sorted(set(dropped)))
+        res.reason = (f"drops out in the limit (its effect is o({mean}) per layer): " + ", ".join(sorted(set(dropped)))
                       + "; what remains is the SDE of the network without it")
     elif probe.matrix_is_zero(drift) and not groups:
-        res.regime, res.reason = "identity", "V' = V + o(1/n): the block drops out in the limit"
+        res.regime, res.reason = "identity", f"V' = V + o({mean}): the block drops out in the limit"
     elif not groups:
-        res.regime, res.reason = "ode", "no O(n^(-1/2)) fluctuation: the limit is the drift-only ODE"
+        res.regime, res.reason = "ode", f"no O({fluct}) fluctuation: the limit is the drift-only ODE"
     return res
 
 
-def _felt(dev, probe):
-    """Is a nonlinear piece felt in the limit (a fluctuation at ε¹ or a mean at ≤ ε²)?"""
-    return (any(not probe.matrix_is_zero(M) for e, M in dev.det.items() if e <= 2)
-            or any(_live(key, c, probe) for e, terms in dev.noise.items() if e <= 1 for key, c in terms.items()))
+def _felt(dev, probe, kappa=1):
+    """Is a nonlinear piece felt in the limit (a fluctuation at ε^κ or a mean at ≤ ε^(2κ))?"""
+    return (any(not probe.matrix_is_zero(M) for e, M in dev.det.items() if e <= 2 * kappa)
+            or any(_live(key, c, probe) for e, terms in dev.noise.items() if e <= kappa for key, c in terms.items()))
 
 
 def _live(key, c, probe):
@@ -167,24 +200,24 @@ def _live(key, c, probe):
     return not probe.is_zero(c) and not any(X is not None and probe.matrix_is_zero(X) for X in (A, B))
 
 
-def _derive(block, m, engine, alg=None):
+def _derive(block, m, engine, alg=None, kappa=1):
     alg = alg or (MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m))
-    base = dict(m=m, block=repr(block), engine=engine)
+    base = dict(m=m, block=repr(block), engine=engine, kappa=str(kappa), time=time_scale(kappa))
     try:
         ops, G = _expand(block, alg)
     except NoLimit as exc:
         return Derivation(**base, regime="no-limit", reason=exc.reason)
-    reason = _orders(G, ops)
+    reason = _orders(G, ops, kappa)
     if reason is not None:
         return Derivation(**base, regime="no-limit", reason=reason)
-    drift = G.det_at(2)
-    groups = _group_noise(G.noise_at(1), ops.probe, alg)
+    drift = G.det_at(2 * kappa)
+    groups = _group_noise(G.noise_at(kappa), ops.probe, alg)
     if engine == "matrix":
         drift = drift.map_coefs(_tidy)
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
     else:
         res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
-    return _regime(res, ops, drift, groups)
+    return _regime(res, ops, drift, groups, kappa)
 
 
 def _tidy(c):
@@ -201,7 +234,7 @@ def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:
 
     by_k = {}
     for (k, A, T, B), c in terms.items():
-        if not _live((k, A, T, B), c, probe):
+        if k in getattr(alg, "foreign", ()) or not _live((k, A, T, B), c, probe):
             continue
         by_k.setdefault(k, []).append((c, A, T, B))
     merged = {}

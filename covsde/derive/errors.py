@@ -1,7 +1,7 @@
 """Exceptions of the derive layer: the input errors of :mod:`covsde.common.errors` and ``NoLimit``."""
 from ..common.errors import CovsdeInputError, ResourceLimitError
 
-__all__ = ["CovsdeInputError", "ResourceLimitError", "NoLimit"]
+__all__ = ["CovsdeInputError", "ResourceLimitError", "NoLimit", "NotSupported"]
 
 
 class NoLimit(Exception):
@@ -10,3 +10,7 @@ class NoLimit(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class NotSupported(CovsdeInputError):
+    """A block whose limit needs a piece the engine does not derive yet (named in the message)."""

@@ -42,7 +42,8 @@ def to_json(d, variant, params):
     """The contract of ``covsde derive --format json``: per-entry "drift" and "diffusion" (null beyond
     COVSDE_MAX_M_ENTRIES, with "per_entry" saying why) and the "matrix" section."""
     out = {"variant": variant, "m": d.m, "params": {k: str(v) for k, v in params.items()},
-           "regime": d.regime, "reason": d.reason, "drift": None, "diffusion": None}
+           "regime": d.regime, "reason": d.reason, "drift": None, "diffusion": None, "kappa": d.kappa,
+           "time": d.time}
     if d.has_limit and d.m <= limits.max_m_entries():
         out["drift"] = [[sp.sstr(d.drift[i, j]) for j in range(d.m)] for i in range(d.m)]
         out["diffusion"] = {f"{a},{b};{c},{e}": sp.sstr(ex) for (a, b, c, e), ex in d.diffusion.items()}

@@ -44,7 +44,9 @@ class Ops(Protocol):
         """The sum of arrays of the same shape (or of m×m token matrices)."""
 
     def scale(self, c, x: Array) -> Array:
-        """c · x for a scalar c (a number or a SymPy expression in the parameters)."""
+        """c · x for a scalar c: a number or a SymPy expression in the parameters, which may depend on
+        the width through :data:`covsde.derive.symbols.WIDTH` (n), e.g. γ0·n^(−q) or √(1 − γ0² n^(−2q));
+        the symbolic interpreter expands it in ε = n^(−1/2), the others put in their n."""
 
     def concat(self, parts) -> Array:
         """Arrays of widths n₁, …, n_H concatenated along the width (the heads of multi-head attention)."""

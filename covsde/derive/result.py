@@ -96,6 +96,8 @@ class Derivation:
     seconds: float = 0.0
     from_cache: bool = False
     engine: str = "matrix"
+    kappa: str = "1"  # the depth exponent: time t = ℓ/n^κ
+    time: str = "l/n"
     matrix: MatrixForm | None = None
     entry_drift: sp.ImmutableMatrix | None = None
     entry_noise: list | None = None
@@ -213,7 +215,8 @@ class Derivation:
         for s in given:
             rep[s] = to_expr(values[s.name], s.name)  # exact (decimals stay rationals)
         out = Derivation(self.m, self.block, self.regime, self.reason, self.name,
-                         self.key + "|" + repr(sorted(values.items())), engine=self.engine)
+                         self.key + "|" + repr(sorted(values.items())), engine=self.engine, kappa=self.kappa,
+                         time=self.time)
         if self.matrix is not None:
             out.matrix = self.matrix.xreplace(rep)
             return out

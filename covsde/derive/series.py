@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .errors import NotSupported
+
 EMAX = sp.Integer(2)
 
 
@@ -37,17 +39,29 @@ def _mm(*mats):
     return out
 
 
+def _native(alg, k):
+    """The Wick rules here are for Gaussian matrices on V: refuse a product of a foreign one."""
+    if k in getattr(alg, "foreign", ()):
+        raise NotSupported("a product of two fluctuations built on a Gram other than κV (after an O(1) "
+                           "nonlinear map) reaches the limit: not supported yet")
+
+
 @dataclass
 class NoiseRegistry:
     """Hands out ids of independent Gaussian matrices Z_k; remembers where each came from."""
 
     origin: dict = field(default_factory=dict)
     count: int = 0
+    foreign: set = field(default_factory=set)  # ids whose Gaussian matrix is built on a Gram ≠ κV
 
-    def new(self, origin: str) -> int:
+    def new(self, origin: str, foreign=False) -> int:
+        """A new id; ``foreign``: its fluctuation lives on a Gram other than κV (an O(1) nonlinear map
+        of V): carried only to check that it vanishes in the limit (its Wick means are not formed)."""
         k = self.count
         self.count += 1
         self.origin[k] = origin
+        if foreign:
+            self.foreign.add(k)
         return k
 
 
@@ -169,6 +183,7 @@ class Ser:
                 for (k2, C, T2, D), c2 in t2.items():
                     if k1 != k2:
                         continue
+                    _native(alg, k1)
                     M = _mm(B, C)
                     if M is None:
                         M = alg.eye()
@@ -196,6 +211,7 @@ class Ser:
                 for (k2, C, T2, D), c2 in t2.items():
                     if k1 != k2:
                         continue
+                    _native(alg, k1)
                     A_, B_, C_, D_ = (I if X is None else X for X in (A, B, C, D))
                     if T1 == T2:
                         mean = alg.diag_outer(A_ * V * alg.transpose(C_), alg.transpose(B_) * V * D_)

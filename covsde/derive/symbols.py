@@ -19,6 +19,32 @@ PARAM_ASSUMPTIONS = {
 PARAM_NAMES = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "tau0", "a", "c_plus", "c_minus")
 
 
+WIDTH = sp.Symbol("n", positive=True)  # the width, in scale factors that depend on it (γ0·n^(−q))
+
+
+def width_series(c, emax=2):
+    """A scale factor c(n) as an ε-series {exponent: coefficient}, ε = n^(−1/2), up to ε^emax.
+    Exponents of n may be any rationals: n = t^(−D) with D their common denominator makes the
+    expansion a Taylor series in t (ε = t^(D/2))."""
+    c = sp.sympify(c)
+    if WIDTH not in c.free_symbols:
+        return {sp.Integer(0): c}
+    pows = [p.exp for p in c.atoms(sp.Pow) if p.base == WIDTH] + [sp.Integer(1)]
+    D = sp.ilcm(*[sp.Rational(e).q for e in pows])
+    t = sp.Dummy("t", positive=True)
+    order = int(sp.floor(sp.Rational(emax) * D / 2)) + 1  # t^k = ε^(2k/D)
+    ser = sp.series(c.subs(WIDTH, t ** (-D)), t, 0, order).removeO()
+    out = {}
+    for term in sp.Add.make_args(sp.expand(ser)):
+        coef, k = term.as_coeff_exponent(t)
+        e = sp.Rational(k) * 2 / D
+        if e < 0:
+            raise ValueError(f"the scale factor {c} grows with the width n")
+        if e <= emax:
+            out[e] = out.get(e, 0) + coef
+    return {e: v for e, v in out.items() if v != 0}
+
+
 def param(name: str) -> sp.Symbol:
     return sp.Symbol(name, **PARAM_ASSUMPTIONS.get(name, dict(real=True)))
 

@@ -9,6 +9,9 @@
 * ``standard-attention``: Attention(τ0 = 1, e = 0, identity = false, centre = false), with the
   residual skip unless ``skip=false``;
 * ``transformer``: the shaped Transformer block (γ₁, λ₁), (γ₂, λ₂).
+
+Exponents: ``q`` (residual branches γ = γ0·n^(−q), default 0) and ``kappa`` (depth d = T·n^κ, the
+time t = ℓ/n^κ, default 1; not a block parameter: pass ``params["kappa"]`` to ``derive``).
 """
 from __future__ import annotations
 
@@ -22,24 +25,24 @@ from .symbols import param, show, value
 
 VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-         "tau0", "e", "heads", "centre", "identity", "skip")
+         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa")
 DEFAULTS = {"c_plus": 0, "c_minus": -1, "p": sp.Rational(1, 2), "activation": "relu", "a": 1,
             "e": sp.Rational(1, 2), "heads": 1, "centre": True, "identity": True, "skip": True}
 BOOLS = ("centre", "identity", "skip")
 # which names each variant uses (others are refused as inconsistent)
 USES = {
-    "mlp": {"c_plus", "c_minus", "p", "activation", "a"},
-    "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam"},
-    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip"},
-    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip"},
+    "mlp": {"c_plus", "c_minus", "p", "activation", "a", "kappa"},
+    "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "q", "kappa"},
+    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa"},
+    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa"},
     "transformer": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-                    "tau0", "e", "heads", "centre", "identity"},
+                    "tau0", "e", "heads", "centre", "identity", "q", "kappa"},
 }
 
 
 POSITIVE = ("tau0", "a")
-NONNEGATIVE = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "p", "e")
-NUMBERS = ("p", "e", "heads")  # exponents and counts: never symbolic
+NONNEGATIVE = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "p", "e", "q")
+NUMBERS = ("p", "e", "heads", "q", "kappa")  # exponents and counts: never symbolic
 
 
 def parse_bool(name: str, text) -> bool:
@@ -66,6 +69,10 @@ def parse_value(name: str, text):
         if text.strip() != "relu":
             make_activation(text.strip())  # parsed (safely) and checked now, not only when built
         return text.strip()
+    if name == "kappa":
+        from .engine import check_kappa
+
+        return check_kappa(text)
     if name == "heads":
         v = checks.integer("heads", text, 1)
         limits.check_count("heads", v, limits.max_heads(), "COVSDE_MAX_HEADS", " (each head is derived separately)")
@@ -107,19 +114,20 @@ def build(variant: str, given: dict | None = None):
     lam = p.get("lam")
     if variant == "mlp":
         return DenseLayer(act), p
+    q = p.get("q", 0)
     if variant == "resnet":
-        return Residual(ResNetBranch(act), g, lam), p
+        return Residual(ResNetBranch(act), g, lam, q=q), p
     if variant in ("attention", "standard-attention"):
         att = Attention(p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"], p["identity"])
         if not p["skip"]:
             if "gamma" in given or "lam" in given:
                 raise CovsdeInputError("gamma/lam are inconsistent with skip=false (no residual branch)")
             return att, p
-        return Residual(att, g, lam), p
+        return Residual(att, g, lam, q=q), p
     g1 = p.get("gamma1", g)
     g2 = p.get("gamma2", g)
     l1 = p.get("lam1", lam)
     l2 = p.get("lam2", lam if "gamma2" not in p else None)
     blk = transformer_block(act, g1, l1, g2, l2, p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"],
-                            p["identity"])
+                            p["identity"], q=q)
     return blk, p

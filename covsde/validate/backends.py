@@ -19,16 +19,24 @@ from __future__ import annotations
 import functools
 import math
 
+import sympy as sp
 import torch
 
 from ..common.errors import CovsdeInputError
 from ..common.expr import to_float
 from ..derive.ops import Ops
+from ..derive.symbols import WIDTH
 
 
 @functools.lru_cache(maxsize=4096)
 def _float_of(x, name):
     return to_float(x, name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _at_width(c, n):
+    """A width-dependent scale factor at width n, as a float."""
+    return _float_of(c.xreplace({WIDTH: n}), "scale factor")
 
 
 def _f(x, name="parameter"):
@@ -159,6 +167,8 @@ class TorchOps(Ops):
         return out
 
     def scale(self, c, x):
+        if isinstance(c, sp.Basic) and WIDTH in c.free_symbols:
+            c = _at_width(c, self.n)
         c = _f(c)
         return x if c == 1.0 else c * x
 

@@ -214,7 +214,7 @@ def validate_entry(e, progress=False):
 
     block, params = build(e["variant"], e.get("set", {}))
     V0 = np.asarray(e["V0"], float)
-    d = derive(block, int(e.get("m", V0.shape[0])), name=e["variant"])
+    d = derive(block, int(e.get("m", V0.shape[0])), name=e["variant"], kappa=params.get("kappa", 1))
     if not d.has_limit or d.parameters:
         raise CovsdeInputError(f"entry {e['name']!r}: " + (d.reason if not d.has_limit else
                                f"give values for {[s.name for s in d.parameters]}"))

@@ -90,6 +90,9 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
         raise CovsdeInputError(f"block must be a covsde Block, got {type(block).__name__} {block!r}")
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit to validate (regime no-limit): {derivation.reason}")
+    if getattr(derivation, "kappa", "1") != "1":
+        raise CovsdeInputError(f"validate compares networks of depth T·n with the limit: kappa = {derivation.kappa} "
+                               "(depth T·n^κ) is not supported yet")
     V0 = check_V0(V0, derivation.m)
     T = checks.real("T", T, positive=True)
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
