@@ -78,8 +78,9 @@ class SymbolicOps(Ops):
     """The symbolic interpreter of the block contract (:class:`~covsde.derive.ops.Ops`): arrays are
     nodes, and what is computed is their Gram ε-series (see the module docstring)."""
 
-    def __init__(self, alg):
+    def __init__(self, alg, kappa=1):
         self.alg = alg  # the matrix algebra (:mod:`.algebras`)
+        self.kappa = sp.Rational(kappa)  # the depth exponent: terms up to n^(−κ) matter
         self.m, self.V = alg.m, alg.V
         self.registry = NoiseRegistry()
         alg.foreign = self.registry.foreign  # the Wick products refuse these (series._native)
@@ -153,8 +154,11 @@ class SymbolicOps(Ops):
                 "logits are O(1) (temperature τ = τ0·√n_k, e = 0): Softmax(Y/τ) is an O(1) random "
                 "matrix, not 11ᵀ/m + O(n^{-1/2}), so V changes by O(1) in one layer (rank collapse: "
                 "A X averages the tokens and ρ → 1 within a few layers)")
-        if e0 < 1:
+        if e0 < self.kappa:
+            k = self.kappa
             raise NoLimit(
+                f"logit fluctuations are O(n^(-{e0 / 2})) with e = {e0 / 2} < {k / 2}: the one-step noise "
+                f"is larger than O(n^(-{k / 2})) and the drift larger than O(n^(-{k}))" if k != 1 else
                 f"logit fluctuations are O(n^(-{e0 / 2})) with e = {e0 / 2} < 1/2: the one-step noise "
                 f"is larger than O(n^(-1/2)) and the drift larger than O(1/n)")
         P = Ser.const(self.alg, self.alg.centring())

@@ -111,9 +111,9 @@ def derive_at(block: Block, V) -> Derivation:
     return res
 
 
-def _expand(block, alg):
+def _expand(block, alg, kappa=1):
     """Phase 1: the ε-series of the output Gram matrix G(X', X') (or NoLimit)."""
-    ops = SymbolicOps(alg)
+    ops = SymbolicOps(alg, kappa)
     x = ops.input(Ser.const(alg, alg.V))
     y = block.step(x, ops)
     return ops, ops.cross_gram(y, y)
@@ -204,7 +204,7 @@ def _derive(block, m, engine, alg=None, kappa=1):
     alg = alg or (MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m))
     base = dict(m=m, block=repr(block), engine=engine, kappa=str(kappa), time=time_scale(kappa))
     try:
-        ops, G = _expand(block, alg)
+        ops, G = _expand(block, alg, kappa)
     except NoLimit as exc:
         return Derivation(**base, regime="no-limit", reason=exc.reason)
     reason = _orders(G, ops, kappa)

@@ -123,3 +123,19 @@ def test_ode_regime_against_finite_networks():
     assert spread[1] < spread[0] / 2, spread
     assert sde_spread[1] > sde_spread[0] / 2, sde_spread
     assert abs(b[0, 1]) > 0.05  # the drift being tested is not trivially zero
+
+
+def test_attention_with_exponents_scaled_to_the_depth_keeps_its_logit_noise_only():
+    """d = n^(1/2), e = κ/2 = 1/4: the logits fluctuate at n^(−1/4), so the attention's drift (the same
+    formula as at κ = 1) and its logit noise survive, while the value projection's Wishart noise, O(n^(−1/2)),
+    drops out: one noise group instead of two."""
+    blk, p = build("attention", {"kappa": "1/2", "e": "1/4"})
+    d = derive(blk, 3, kappa=p["kappa"])
+    ref = derive(build("attention")[0], 3)
+    assert d.regime == ref.regime == "sde" and len(d.matrix.noise) == 1 and len(ref.matrix.noise) == 2
+    V = _V(3, 11)
+    vals = {"gamma": 0.6, "tau0": 1.1}
+    (b, g), (b_ref, _) = d.numeric_fn()(V, vals), ref.numeric_fn()(V, vals)
+    np.testing.assert_allclose(b, b_ref, rtol=1e-12)
+    assert any(t[3] is not None for t in g[0])  # the logit group: Ẑ P V + V P Ẑᵀ
+    assert derive(build("attention", {"e": "1/4"})[0], 3).regime == "no-limit"  # the same e at κ = 1
