@@ -63,6 +63,15 @@ class Lin(Arr):
         self.deps = frozenset().union(*(a.deps for _, _, a in self.terms))
 
 
+class IIDHeads(Arr):
+    """Infinitely many i.i.d. copies of a head concatenated: ``part`` is one head computed with width
+    fraction 1/H (H the symbol ``H``); noise ids from ``k0`` on belong to the head."""
+
+    def __init__(self, part, H, k0):
+        self.part, self.H, self.k0 = part, H, k0
+        self.deps = part.deps
+
+
 class Concat(Arr):
     def __init__(self, parts):
         self.parts = list(parts)
@@ -122,6 +131,14 @@ class SymbolicOps(Ops):
 
     def concat(self, parts):
         return self._k(Concat(parts))
+
+    def heads(self, head, count):
+        if count is sp.oo:
+            H = sp.Symbol("H", positive=True)
+            k0 = self.registry.count
+            return self._k(IIDHeads(head(1 / H), H, k0))
+        outs = [head(sp.Rational(1, count)) for _ in range(count)]
+        return outs[0] if count == 1 else self.concat(outs)
 
     def eye(self):
         return Ser.const(self.alg, self.alg.eye())
@@ -232,6 +249,10 @@ class SymbolicOps(Ops):
             return a.gram
         if isinstance(a, ActNode) and a is b:
             return self._act_gram(a)
+        if isinstance(a, IIDHeads):
+            return self._iid(self.cross_gram(a.part, a.part if a is b else b), a)
+        if isinstance(b, IIDHeads):
+            return self.cross_gram(b, a).T
         if isinstance(a, Concat) and a is b:
             out = Ser(alg)
             for part in a.parts:
@@ -247,6 +268,23 @@ class SymbolicOps(Ops):
         raise NotImplementedError(
             f"Gram of {type(a).__name__} with {type(b).__name__}: an activation output must be "
             "followed by a weight matrix before it is combined with other arrays")
+
+    def _iid(self, G: Ser, node: IIDHeads) -> Ser:
+        """The average of H → ∞ i.i.d. heads: means unchanged; a head's own fluctuations (ids ≥ k0)
+        scaled by H^(−1/2) (H independent copies, weight 1/H each), then the limit H → ∞."""
+        H, alg = node.H, self.alg
+
+        def lim(c):
+            return sp.limit(c, H, sp.oo) if H in sp.sympify(c).free_symbols else c
+
+        out = Ser(alg)
+        for e, M in G.det.items():
+            out._add_det(e, alg.map_coefs(M, lim))
+        for e, terms in G.noise.items():
+            for (k, A, T, B), c in terms.items():
+                A, B = (None if X is None else alg.map_coefs(X, lim) for X in (A, B))
+                out._add_noise(e, (k, A, T, B), lim(c / sp.sqrt(H) if k >= node.k0 else c))
+        return out
 
     def _cross(self, f: Fresh, b: Arr) -> Ser:
         k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input", foreign_ok=True)

@@ -146,6 +146,9 @@ class MatrixAlgebra:
     def emap(self, K0, off, dia):
         return MatExpr.emap(K0, off, dia)
 
+    def map_coefs(self, M, f):
+        return M.map_coefs(f)
+
     def kappa(self, K):
         """κ with K = κ V, or None."""
         c = K.coef_of((V_ATOM,))
@@ -210,6 +213,9 @@ class EntryAlgebra:
     def emap(self, K0, off, dia):
         return sp.ImmutableMatrix(self.m, self.m, lambda i, j: (
             dia.xreplace({kxx: K0[i, i]}) if i == j else off.xreplace({kxx: K0[i, i], kxy: K0[i, j], kyy: K0[j, j]})))
+
+    def map_coefs(self, M, f):
+        return sp.ImmutableMatrix(M.applyfunc(f))
 
     def kappa(self, K):
         kappa = sp.simplify(K[0, 0] / self.V[0, 0])

@@ -145,6 +145,16 @@ class DenseLayer(Block):
         return {"activation": self.activation}
 
 
+def heads_value(heads):
+    """A head count: an integer ≥ 1 (at most COVSDE_MAX_HEADS) or ``inf`` (sympy.oo, the infinite-head
+    limit)."""
+    if heads is sp.oo or (isinstance(heads, str) and heads.strip().lower() in ("inf", "oo", "∞")) or heads == float("inf"):
+        return sp.oo
+    h = checks.integer("heads", heads, 1)
+    limits.check_count("heads", h, limits.max_heads(), "COVSDE_MAX_HEADS", " (each head is derived separately)")
+    return h
+
+
 class Attention(Block):
     r"""Shaped (or standard) softmax attention, H heads concatenated along the width:
 
@@ -159,27 +169,26 @@ class Attention(Block):
                  centre=True, identity=True):
         self.tau0 = value("tau0", tau0, positive=True)
         self.e = value("e", e, nonneg=True, number=True)
-        self.heads = checks.integer("heads", heads, 1)
-        limits.check_count("heads", self.heads, limits.max_heads(), "COVSDE_MAX_HEADS",
-                           " (each head is derived separately)")
+        self.heads = heads_value(heads)
         for nm, flag in (("centre", centre), ("identity", identity)):
             if not isinstance(flag, bool):
                 raise CovsdeInputError(f"{nm} must be True or False, got {nm}={flag!r}")
         self.centre, self.identity = centre, identity
 
     def step(self, x, ops):
-        outs = []
         if not self.centre:
             ops.note("without centring A → I + 11ᵀ/m (or 11ᵀ/m without the identity): an O(1) "
                      "deterministic change of V per layer")
-        for _ in range(self.heads):
+
+        def head(frac):
             A = ops.softmax(ops.logits(x, self.tau0, self.e))
             if self.identity:
                 A = A + ops.eye()
             if self.centre:
                 A = A - ops.uniform()
-            outs.append(ops.matmul(A, ops.linear(x, sp.Rational(1, self.heads))))
-        return outs[0] if self.heads == 1 else ops.concat(outs)
+            return ops.matmul(A, ops.linear(x, frac))
+
+        return ops.heads(head, self.heads)
 
     def params(self):
         return {"tau0": self.tau0, "e": self.e, "heads": self.heads, "centre": self.centre,

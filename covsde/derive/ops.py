@@ -51,6 +51,12 @@ class Ops(Protocol):
     def concat(self, parts) -> Array:
         """Arrays of widths n₁, …, n_H concatenated along the width (the heads of multi-head attention)."""
 
+    def heads(self, head, count) -> Array:
+        """``count`` independent copies of ``head(frac)`` (each drawing its own weights; frac = 1/count is
+        the width fraction a head's projection should use) concatenated along the width: multi-head
+        attention.  ``count`` may be ``sympy.oo``, the infinite-head limit (symbolic interpreter only:
+        the heads' own fluctuations average out, their means stay)."""
+
     def eye(self) -> TokenMatrix:
         """The m×m identity I."""
 

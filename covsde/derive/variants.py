@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..common import checks, limits
 from .activations import make_activation
 from .blocks import Attention, DenseLayer, Residual, ResNetBranch, transformer_block
 from .errors import CovsdeInputError
@@ -74,9 +73,9 @@ def parse_value(name: str, text):
 
         return check_kappa(text)
     if name == "heads":
-        v = checks.integer("heads", text, 1)
-        limits.check_count("heads", v, limits.max_heads(), "COVSDE_MAX_HEADS", " (each head is derived separately)")
-        return v
+        from .blocks import heads_value
+
+        return heads_value(text)
     return value(name, text, positive=name in POSITIVE, nonneg=name in NONNEGATIVE, number=name in NUMBERS)
 
 

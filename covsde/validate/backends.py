@@ -175,6 +175,13 @@ class TorchOps(Ops):
     def concat(self, parts):
         return torch.cat(parts, dim=-1)
 
+    def heads(self, head, count):
+        if count is sp.oo:
+            raise CovsdeInputError("heads = inf is a limit: finite networks need a finite number of heads "
+                                   "(e.g. --set heads=64)")
+        outs = [head(sp.Rational(1, count)) for _ in range(count)]
+        return outs[0] if count == 1 else self.concat(outs)
+
     def eye(self):
         return torch.eye(self.m, dtype=self.dtype, device=self.device)
 

@@ -10,8 +10,8 @@ OPERATIONS = [n for n, f in vars(Ops).items() if inspect.isfunction(f) and not n
 
 
 def test_the_protocol_lists_the_operations_blocks_use():
-    assert set(OPERATIONS) == {"linear", "act", "logits", "softmax", "matmul", "add", "scale", "concat", "eye",
-                               "uniform", "note"}
+    assert set(OPERATIONS) == {"linear", "act", "logits", "softmax", "matmul", "add", "scale", "concat", "heads",
+                               "eye", "uniform", "note"}
     assert all(inspect.getdoc(getattr(Ops, n)) for n in OPERATIONS)
 
 

@@ -139,3 +139,33 @@ def test_attention_with_exponents_scaled_to_the_depth_keeps_its_logit_noise_only
     np.testing.assert_allclose(b, b_ref, rtol=1e-12)
     assert any(t[3] is not None for t in g[0])  # the logit group: Ẑ P V + V P Ẑᵀ
     assert derive(build("attention", {"e": "1/4"})[0], 3).regime == "no-limit"  # the same e at κ = 1
+
+
+@pytest.mark.parametrize("variant", ["attention", "transformer"])
+def test_infinitely_many_heads_keep_the_drift_and_lose_the_attention_noise(variant):
+    """heads = inf: the mean of a head is kept, a head's own fluctuation (the logits) averages out as
+    H^(−1/2), while the value projection's Wishart noise (width n/H each, weight 1/H) stays: the drift is
+    the one-head drift and Σ is the one-head Σ without its logit group; H = 2 shows the H^(−1/2)."""
+    vals = {"gamma": 0.6, "tau0": 0.9}
+    V = _V(3, 5)
+    one = derive(build(variant)[0], 3)
+    inf = derive(build(variant, {"heads": "inf"})[0], 3)
+    two = derive(build(variant, {"heads": "2"})[0], 3)
+    assert inf.regime == "sde" and len(inf.matrix.noise) == 1 and len(one.matrix.noise) == 2
+    (b1, g1), (b_inf, g_inf), (b2, g2) = (d.numeric_fn()(V, vals) for d in (one, inf, two))
+    np.testing.assert_allclose(b_inf, b1, rtol=1e-12)
+    np.testing.assert_allclose(b2, b1, rtol=1e-12)
+    from covsde.derive.evaluate import sigma_from_groups
+
+    plain = [all(t[1] is None and t[3] is None for t in g) for g in g1]  # c(Ẑ + Ẑᵀ) vs the logit group
+    wishart = [g for g, w in zip(g1, plain) if w]
+    logits = [g for g, w in zip(g1, plain) if not w]
+    assert len(wishart) == len(logits) == 1
+    np.testing.assert_allclose(sigma_from_groups(g_inf, V), sigma_from_groups(wishart, V), rtol=1e-12)
+    half = sigma_from_groups(wishart, V) + 0.5 * sigma_from_groups(logits, V)
+    np.testing.assert_allclose(sigma_from_groups(g2, V), half, rtol=1e-10, atol=1e-14)
+    with pytest.raises(CovsdeInputError, match="finite number of heads"):
+        from covsde.validate.onestep import one_step_moments
+
+        one_step_moments(build(variant, {"heads": "inf", **{k: str(v) for k, v in vals.items()}})[0], V, n=64,
+                         samples=10)
