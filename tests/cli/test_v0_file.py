@@ -62,9 +62,10 @@ def test_bad_files_are_one_line_errors(tmp_path, capsys, content, named):
 
 
 def test_simulate_reads_a_large_V0_from_a_file(tmp_path, capsys):
-    """m = 40 (above the BLAS threshold): the module generated from the matrix form runs at this size."""
+    """m = 40 (above the BLAS threshold): the module generated from the matrix form runs at this size (the
+    `mlp` module, the one the README's m = 2 example compiles: one module serves every m)."""
     np.save(tmp_path / "v.npy", _V(40, 1))
-    code = main(["simulate", "resnet", "--set", "gamma=0.5", "--V0", f"@{tmp_path / 'v.npy'}", "--T", "0.05",
+    code = main(["simulate", "mlp", "--V0", f"@{tmp_path / 'v.npy'}", "--T", "0.05",
                  "--paths", "16", "--format", "json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["m"] == 40 and out["survived"] == 16
