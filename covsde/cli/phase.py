@@ -3,6 +3,7 @@ the regime over a grid of two exponents, as DIR/phase.json and DIR/phase.png."""
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from .common import UsageError, out_folder, parse_m, parse_sets
 
@@ -39,15 +40,15 @@ def plot(table, path):
     xn, yn = table["x"]["name"], table["y"]["name"]
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     k = table["steps"]
-    xs = [float(eval_rational(p[xn])) for p in table["points"]]
-    ys = [float(eval_rational(p[yn])) for p in table["points"]]
+    xs = [float(Fraction(p[xn])) for p in table["points"]]
+    ys = [float(Fraction(p[yn])) for p in table["points"]]
     dx = (max(xs) - min(xs)) / (k - 1)
     dy = (max(ys) - min(ys)) / (k - 1)
     for x, y, pt in zip(xs, ys, table["points"]):
         ax.add_patch(plt.Rectangle((x - dx / 2, y - dy / 2), dx, dy, color=COLORS[pt["regime"]], ec="white"))
     mark = table.get("shaped_transformer")
     if mark:
-        ax.plot(float(eval_rational(mark[xn])), float(eval_rational(mark[yn])), "k*", ms=14,
+        ax.plot(float(Fraction(mark[xn])), float(Fraction(mark[yn])), "k*", ms=14,
                 label="shaped Transformer")
     ax.set_xlim(min(xs) - dx / 2, max(xs) + dx / 2)
     ax.set_ylim(min(ys) - dy / 2, max(ys) + dy / 2)
@@ -61,12 +62,6 @@ def plot(table, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def eval_rational(text):
-    from fractions import Fraction
-
-    return Fraction(text)
 
 
 def run(a):

@@ -213,16 +213,11 @@ def _derive(block, m, engine, alg=None, kappa=1):
     drift = G.det_at(2 * kappa)
     groups = _group_noise(G.noise_at(kappa), ops.probe, alg)
     if engine == "matrix":
-        drift = drift.map_coefs(_tidy)
+        drift = drift.map_coefs(lambda c: sp.factor_terms(sp.expand(c)))
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
     else:
         res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
     return _regime(res, ops, drift, groups, kappa)
-
-
-def _tidy(c):
-    c = sp.factor_terms(sp.expand(c))
-    return c
 
 
 def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:

@@ -63,14 +63,13 @@ def _terms(M):
 def matrix_json(form) -> dict:
     """The matrix-level result: formulas (text, LaTeX) and the terms Σ coef·Π tr(trace words)·word of the
     drift and of every A_t, B_t (words: atoms V, J = 11ᵀ/m, I, dg(w), (u ∘ w), f_k(X) separated by spaces)."""
-    lines = matprint.result_lines(form, False)
-    tex = matprint.result_lines(form, True)
+    text, tex = matprint.result(form, False), matprint.result(form, True)
 
     def mat(X):
         return None if X is None else {"formula": matprint.text(X), "terms": _terms(X)}
 
-    return {"drift": lines[0][len("b(V) = "):], "noise": lines[1][len("N(V) = "):], "notation": lines[2],
-            "maps": lines[3:], "latex": {"drift": tex[0][len("b(V) = "):], "noise": tex[1][len("N(V) = "):]},
+    return {"drift": text["drift"], "noise": text["noise"], "notation": text["notation"], "maps": text["maps"],
+            "latex": {"drift": tex["drift"], "noise": tex["noise"]},
             "drift_terms": _terms(form.drift),
             "noise_terms": [[{"coef": sp.sstr(t.coef), "A": mat(t.A), "T": t.T, "B": mat(t.B)} for t in g.terms]
                             for g in form.noise]}

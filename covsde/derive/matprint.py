@@ -163,8 +163,6 @@ def latex(M: MatExpr) -> str:
     return body + (r", \quad " + r", \quad ".join(defs) if defs else "")
 
 
-def new_names(tex: bool) -> _Names:
-    return _Names(tex)
 
 
 def _factor(M, tex, names):
@@ -198,22 +196,25 @@ def noise_formula(groups, tex, names) -> str:
     return " + ".join(parts) or "0"
 
 
-def result_lines(form, tex) -> list[str]:
-    """The matrix-level result: drift, structured noise, the notation, the kernel maps."""
+def result(form, tex) -> dict:
+    """The matrix-level result as formulas: drift, structured noise, notation, kernel-map definitions."""
     names = _Names(tex)
     drift = formula(form.drift, tex, names)
     noise = noise_formula(form.noise, tex, names)
-    defs = map_definitions(names)
     if tex:
-        out = [rf"b(V) = {drift}", rf"N(V) = {noise}",
-               r"dV = b(V)\,dt + N(V)\sqrt{dt}, \quad \hat Z_g = L Z_g L^{\top},\ L = \operatorname{chol}(V),\ "
-               r"Z_g \text{ i.i.d. } N(0,1)^{m\times m}, \quad J = \tfrac{1}{m}\mathbf{1}\mathbf{1}^{\top},\ "
-               r"\operatorname{dg}(X) = I \circ X"]
+        notation = (r"dV = b(V)\,dt + N(V)\sqrt{dt}, \quad \hat Z_g = L Z_g L^{\top},\ L = \operatorname{chol}(V),\ "
+                    r"Z_g \text{ i.i.d. } N(0,1)^{m\times m}, \quad J = \tfrac{1}{m}\mathbf{1}\mathbf{1}^{\top},\ "
+                    r"\operatorname{dg}(X) = I \circ X")
     else:
-        out = [f"b(V) = {drift}", f"N(V) = {noise}",
-               "dV = b(V) dt + N(V) √dt,  Ẑg = L Zg Lᵀ, L = chol(V), Zg i.i.d. N(0,1) m×m;  J = 11ᵀ/m, "
-               "dg(X) = I ∘ X (the diagonal of X), ∘ the Hadamard product"]
-    return out + defs
+        notation = ("dV = b(V) dt + N(V) √dt,  Ẑg = L Zg Lᵀ, L = chol(V), Zg i.i.d. N(0,1) m×m;  J = 11ᵀ/m, "
+                    "dg(X) = I ∘ X (the diagonal of X), ∘ the Hadamard product")
+    return {"drift": drift, "noise": noise, "notation": notation, "maps": map_definitions(names)}
+
+
+def result_lines(form, tex) -> list[str]:
+    """The matrix-level result as lines: b(V) = …, N(V) = …, the notation, the kernel maps."""
+    r = result(form, tex)
+    return [f"b(V) = {r['drift']}", f"N(V) = {r['noise']}", r["notation"]] + r["maps"]
 
 
 def word_text(w) -> str:

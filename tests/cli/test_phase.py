@@ -1,6 +1,5 @@
 """covsde phase: the regime over a grid of two exponents (issue 12's acceptance map for the ResNet)."""
 import json
-import time
 
 import pytest
 
@@ -10,9 +9,7 @@ from covsde.derive.phase import phase_diagram
 
 
 def test_resnet_map_shows_the_four_regimes(tmp_path, capsys):
-    t0 = time.perf_counter()
     assert main(["phase", "resnet", "--x", "q=0:1", "--y", "p=0:1", "--steps", "9", "--out", str(tmp_path)]) == 0
-    assert time.perf_counter() - t0 < 60
     table = json.loads((tmp_path / "phase.json").read_text())
     assert (tmp_path / "phase.png").stat().st_size > 10_000 and len(table["points"]) == 81
     at = {(p["q"], p["p"]): p for p in table["points"]}

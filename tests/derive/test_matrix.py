@@ -167,18 +167,15 @@ def test_attention_drift_at_m16_equals_the_hand_derivation():
         np.testing.assert_allclose(b, attention_drift_by_hand(V, 0.7, 0.9), rtol=1e-10, atol=1e-12)
 
 
-def test_derivation_cost_does_not_grow_with_m():
-    """The matrix-level derivation of the Transformer at m = 128 takes as long as at m = 2."""
-    import time
-
+def test_the_derivation_does_not_depend_on_m():
+    """The matrix-level result of the Transformer is the same expression at m = 2 and m = 128 (m enters only
+    as a symbol), so its cost cannot grow with m (the timings are benchmarks/bench_derive.py's)."""
     block = build("transformer")[0]
-    t = []
-    for m in (2, 128):
-        t0 = time.perf_counter()
-        d = derive(block, m, use_cache=False)
-        t.append(time.perf_counter() - t0)
-        assert d.regime == "sde"
-    assert t[1] < 10 * t[0] + 2.0, t
+    d2, d128 = derive(block, 2, use_cache=False), derive(block, 128, use_cache=False)
+    assert d2.regime == d128.regime == "sde"
+    assert d2.matrix.drift == d128.matrix.drift
+    assert [[(t.coef, t.A, t.T, t.B) for t in g.terms] for g in d2.matrix.noise] == \
+        [[(t.coef, t.A, t.T, t.B) for t in g.terms] for g in d128.matrix.noise]
 
 
 def test_json_omits_per_entry_keys_beyond_the_limit_and_keeps_the_matrix_section(capsys):

@@ -97,8 +97,8 @@ def test_json_has_kappa_and_time(capsys):
 
 
 def test_ode_regime_against_finite_networks():
-    """Unshaped ReLU ResNet, γ = 0.8·n^(−1/2), κ = 1 (regime ode): finite networks (exact sampler) at
-    n = 256 and 1024, 6000 layers each.  n·E[ΔV] agrees with the drift γ0²(2K − V) within 4 standard
+    """Unshaped ReLU ResNet, γ = 0.8·n^(−1/2), κ = 1 (regime ode): finite networks (exact sampler, seed = n)
+    at n = 256 and 1024, 6000 layers each.  n·E[ΔV] agrees with the drift γ0²(2K − V) within 4 standard
     errors plus 2 % of max|b| (a drift × 1.25 is rejected), and n·Cov[ΔV] — the diffusion, zero in the
     limit — shrinks like 1/n (by more than 2× from n = 256 to 1024), while the γ = O(1) ResNet's (an
     SDE) stays put."""
@@ -172,7 +172,8 @@ def test_infinitely_many_heads_keep_the_drift_and_lose_the_attention_noise(varia
 
 
 def test_identity_and_no_limit_orders_against_finite_networks():
-    """The orders in n the classifier reads, measured (exact sampler, n = 128 and 512, 2000 layers):
+    """The orders in n the classifier reads, measured (exact sampler, seed = n, n = 128 and 512, 2000 layers;
+    it detects a factor-2 change of an order over the 4× width, measured 3.7× and 15× for identity):
     `identity` (unshaped ReLU, q = 1: γ = γ0/n) — n·E[ΔV] and n·Var[ΔV] both shrink with n (by more
     than 2× over 4× the width); `no-limit` (unshaped ReLU, q = 0) — E[ΔV] itself stays O(1) (within
     10 % across the widths, and at least 0.05): an O(1) change per layer."""
