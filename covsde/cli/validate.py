@@ -1,6 +1,6 @@
 """covsde validate VARIANT [--m M] [--set ...] --V0 JSON --T T --widths 64,128 [--samples N]
 [--backend torch|exact] [--device cpu|cuda] [--dtype float64|float32] [--seed S] [--out DIR] [--force]
-[--format text|json] [--quiet] [--no-power] [--max-memory SIZE]"""
+[--format text|json] [--quiet] [--no-power] [--max-memory SIZE] [--target sde|ode]"""
 from __future__ import annotations
 
 import json
@@ -26,6 +26,9 @@ def add_arguments(v):
     v.add_argument("--quiet", action="store_true")
     v.add_argument("--no-power", action="store_true", help="skip the power search (faster)")
     v.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
+    v.add_argument("--target", choices=["sde", "ode"], default=None,
+                   help="what the networks are compared with: the SDE's terminal law, or (regimes ode and "
+                        "identity) the ODE solution they concentrate on (default: the one the regime has)")
 
 
 def parse_widths(text):
@@ -59,7 +62,7 @@ def run(a):
     samples = integer("samples", a.samples, 10)
     seed = integer("seed", a.seed, 0)
     kw = dict(samples=samples, backend=a.backend, device=a.device, dtype=a.dtype, seed=seed,
-              onestep_samples=None, max_memory=a.max_memory)
+              onestep_samples=None, max_memory=a.max_memory, target=a.target)
     check_request(block, d, V0, T, widths, alpha=0.01, sde_paths=None, dt=None, values=None, **kw)
     out = prepare_out(a.out, a.force) if a.out else None
     report, samples_ = validate(block, d, V0, T, widths, power=not a.no_power, progress=not a.quiet,
@@ -76,6 +79,8 @@ def run(a):
 
 
 def text_report(r):
+    if r.get("target") == "ode":
+        return _text_ode(r)
     lines = [f"validate {r['variant']} m={r['m']} T={r['T']} widths={r['widths']} samples={r['samples']} "
              f"backend={r['backend']} seed={r['seed']} α={r['alpha']}",
              f"SDE: {r['sde']['paths']} paths, survived {r['sde']['survived']}, exploded {r['sde']['exploded']}, "
@@ -92,5 +97,25 @@ def text_report(r):
                  f"diffusion {'ok' if o['diffusion_ok'] else 'REJECT'}; worst {o['worst']}")
     p = r["power"]
     lines.append(f"  power: smallest δ rejected — drift {p['drift']}, diffusion {p['diffusion']} (grid {p['grid']})")
+    lines.append(f"verdict: {r['verdict'].upper()}  ({r['timings']['total']:.1f} s)")
+    return "\n".join(lines)
+
+
+def _text_ode(r):
+    c = r["ode"]
+    lines = [f"validate {r['variant']} (target ode, time {r['time']}) m={r['m']} T={r['T']} widths={r['widths']} "
+             f"samples={r['samples']} backend={r['backend']} seed={r['seed']} α={r['alpha']}"]
+    for n in r["widths"]:
+        p = c["per_width"][str(n)]
+        lines.append(f"  n={n:>5} d={p['depth']:>5}: |mean − V_ode(T)| {p['distance']:.3g} (SE {p['distance_se']:.2g}, "
+                     f"allowed {p['allowance']:.2g}), spread {p['spread']:.3g}")
+    if c["spread_rate"] is not None:
+        lines.append(f"  spread ∝ n^{c['spread_rate']:.2f} ± {c['spread_rate_se']:.2f}; theory n^{c['spread_rate_theory']:.2f}"
+                     + (" or faster" if c["spread_theory"] == "bound" else "") + f" → {'ok' if c['spread_ok'] else 'REJECT'}")
+    lines.append(f"  mean at the largest width → {'ok' if c['mean_ok'] else 'REJECT'}")
+    o = r["onestep"]
+    lines.append(f"  one-step at V0 (n={o['n']}, {o['samples']} layers): drift {'ok' if o['drift_ok'] else 'REJECT'}; "
+                 f"worst {o['worst']}")
+    lines.append(f"  power: smallest δ rejected — drift {r['power']['drift']} (grid {r['power']['grid']})")
     lines.append(f"verdict: {r['verdict'].upper()}  ({r['timings']['total']:.1f} s)")
     return "\n".join(lines)

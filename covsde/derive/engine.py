@@ -28,7 +28,7 @@ from .algebras import EntryAlgebra, MatrixAlgebra
 from .blocks import Block
 from .errors import CovsdeInputError, NoLimit, NotSupported
 from .result import Derivation, MatrixForm, NoiseGroup, NoiseTerm
-from .series import Ser
+from .series import EMAX, Ser
 
 ENGINES = ("matrix", "entries")
 
@@ -173,18 +173,19 @@ def _show(M):
 
 
 def _regime(res, ops, drift, groups, kappa=1):
-    """Phase 3: sde, ode or identity (which nonlinear piece dropped out)."""
+    """Phase 3: sde, ode or identity, read off the coefficients; a nonlinear piece whose own effect
+    vanishes (it acts as its mean, e.g. a softmax of vanishing logits as 11ᵀ/m) is named in the reason."""
     probe = ops.probe
     mean, fluct = _per_layer(kappa)
-    dropped = [what for what, dev in ops.nonlinear if not _felt(dev, probe, kappa)]
-    if dropped:
-        res.regime = "identity"
-        res.reason = (f"drops out in the limit (its effect is o({mean}) per layer): " + ", ".join(sorted(set(dropped)))
-                      + "; what remains is the SDE of the network without it")
-    elif probe.matrix_is_zero(drift) and not groups:
-        res.regime, res.reason = "identity", f"V' = V + o({mean}): the block drops out in the limit"
+    dropped = sorted({what for what, dev in ops.nonlinear if not _felt(dev, probe, kappa)})
+    note = (f"; drops out in the limit (its own effect is o({mean}) per layer, it acts as its mean): "
+            + ", ".join(dropped)) if dropped else ""
+    if probe.matrix_is_zero(drift) and not groups:
+        res.regime, res.reason = "identity", f"V' = V + o({mean}): the block drops out in the limit" + note
     elif not groups:
-        res.regime, res.reason = "ode", f"no O({fluct}) fluctuation: the limit is the drift-only ODE"
+        res.regime, res.reason = "ode", f"no O({fluct}) fluctuation: the limit is the drift-only ODE" + note
+    elif note:
+        res.reason = note[2:]
     return res
 
 
@@ -217,7 +218,22 @@ def _derive(block, m, engine, alg=None, kappa=1):
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
     else:
         res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
-    return _regime(res, ops, drift, groups, kappa)
+    return _spread(_regime(res, ops, drift, groups, kappa), G, ops.probe, kappa)
+
+
+def _spread(res, G, probe, kappa):
+    """Phase 4: the relative order of the one-step mean's correction (the next order of E[ΔV] present,
+    at most 1/2), and for an ODE (or identity) the order of the fluctuation left around it at a fixed time:
+    per-layer fluctuations of order n^(-e/2) over n^κ layers give O(n^(-(e−κ)/2)).  The series keeps
+    fluctuations below ε² only, so without one there the order is a lower bound, (2 − κ)/2."""
+    later = [e for e, M in G.det.items() if e > 2 * kappa and not probe.matrix_is_zero(M)]
+    res.correction = str(min(sp.Rational(min(later) - 2 * kappa, 2), sp.Rational(1, 2)) if later
+                         else min(1 - sp.Rational(kappa), sp.Rational(1, 2)) if kappa < 1 else sp.Rational(1, 2))
+    if res.regime in ("ode", "identity"):
+        live = sorted(e for e, terms in G.noise.items() if e > kappa and any(_live(k, c, probe) for k, c in terms.items()))
+        e = live[0] if live else EMAX
+        res.spread, res.spread_exact = str(sp.Rational(e - kappa, 2)), bool(live)
+    return res
 
 
 def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:

@@ -98,6 +98,12 @@ class Derivation:
     engine: str = "matrix"
     kappa: str = "1"  # the depth exponent: time t = ℓ/n^κ
     time: str = "l/n"
+    # the fluctuation of V around the limit at a fixed time is O(n^(-spread)) ("0" for an SDE; for an
+    # ODE the leading vanishing fluctuation; spread_exact False: only a lower bound was resolved)
+    spread: str = "0"
+    spread_exact: bool = True
+    # the one-step moments of width n carry a relative bias O(n^(-correction)) (the next order of E[ΔV])
+    correction: str = "1/2"
     matrix: MatrixForm | None = None
     entry_drift: sp.ImmutableMatrix | None = None
     entry_noise: list | None = None

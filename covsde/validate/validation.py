@@ -1,6 +1,6 @@
 """validate(): finite networks at several widths against the SDE, with stated power.
 
-For each width n the networks have depth d = round(T·n) and start from inputs with Gram V0; their
+For each width n the networks have depth d = round(T·n^κ) (κ the derivation's depth exponent) and start from inputs with Gram V0; their
 terminal V_d is compared with SDE paths at T by :func:`covsde.validate.stats.law_test` (KS per
 feature + energy test, Holm-corrected at level α).  Reported:
 
@@ -16,6 +16,9 @@ feature + energy test, Holm-corrected at level α).  Reported:
 * the verdict: ``fail`` when the terminal-law test at the largest width or the one-step test
   rejects, each at level α/2 (Bonferroni across the two); the power δ is that of this combined
   procedure: the smallest δ at which it rejects the scaled SDE for both signs.
+
+Regimes ``ode`` and ``identity`` are validated against the ODE instead (``target="ode"``, the default
+for them): the networks concentrate on the ODE solution, see :mod:`.ode_target`.
 """
 from __future__ import annotations
 
@@ -30,9 +33,11 @@ from ..common.errors import CovsdeInputError
 from .executors import EXECUTORS, dask_client, run_pieces
 from .networks import run_networks
 from .onestep import compare_moments, one_step_moments
+from .ode_target import concentration, depth_at, kappa_of, mean_rejects, ode_path, rescale_moments
 from .stats import discrepancy_interval, law_test, noise_floor
 
 POWER_GRID = (0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75)
+TARGETS = ("sde", "ode")
 # The one-step test is a test of the coefficients b, Σ: it runs at width max(n_max, min(1024, 8 n_max)),
 # where the O(n^{-1/2}) relative bias of the finite-width moments is small; each entry is allowed
 # ONESTEP_BIAS/√n relative (exact for the shaped-ReLU MLP at ρ = 0.2: 1.07/√n at n = 200, 1.02/√n
@@ -75,8 +80,24 @@ def onestep_width(widths):
     return max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
 
 
+def resolve_target(derivation, target):
+    """``sde`` or ``ode`` (None: ``ode`` for the regimes ode and identity, else ``sde``), checked against
+    the regime: an SDE limit is not a concentration on its drift, and an ODE has no law to test."""
+    from ..common import checks
+
+    if not derivation.has_limit:
+        raise CovsdeInputError(f"no limit to validate (regime no-limit): {derivation.reason}")
+    default = "ode" if derivation.regime in ("ode", "identity") else "sde"
+    target = default if target is None else checks.choice("target", target, TARGETS)
+    if target != default:
+        raise CovsdeInputError(f"target {target} does not fit the regime {derivation.regime} (its target is "
+                               f"{default}: " + ("the limit has fluctuations, the networks do not concentrate)"
+                                                 if default == "sde" else "the limit is deterministic)"))
+    return target
+
+
 def check_request(block, derivation, V0, T, widths, *, samples, backend, device, dtype, seed, alpha, sde_paths,
-                  dt, onestep_samples, values, max_memory=None):
+                  dt, onestep_samples, values, max_memory=None, target=None):
     """Every argument of :func:`validate` checked, and the request's memory and work estimated,
     before anything runs (CovsdeInputError / ResourceLimitError naming the value or the limit)."""
     from ..common import checks, limits
@@ -88,11 +109,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
 
     if not isinstance(block, Block):
         raise CovsdeInputError(f"block must be a covsde Block, got {type(block).__name__} {block!r}")
-    if not derivation.has_limit:
-        raise CovsdeInputError(f"no SDE limit to validate (regime no-limit): {derivation.reason}")
-    if getattr(derivation, "kappa", "1") != "1":
-        raise CovsdeInputError(f"validate compares networks of depth T·n with the limit: kappa = {derivation.kappa} "
-                               "(depth T·n^κ) is not supported yet")
+    target = resolve_target(derivation, target)
     V0 = check_V0(V0, derivation.m)
     T = checks.real("T", T, positive=True)
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
@@ -112,7 +129,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
     m = derivation.m
     check_simulation_size(sde_paths, 1, m, nsteps, max_memory)
     for n in widths:
-        depth = max(1, int(round(T * n)))
+        depth = depth_at(T, n, kappa_of(derivation))
         per_net, flops = estimate_networks(m, n, depth, samples, backend)
         limits.check_memory(per_net + 8.0 * samples * m * m, f"networks of width {n} ({backend} backend)",
                             max_memory)
@@ -122,7 +139,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
                         max_memory)
     limits.check_work(flops, f"the one-step test ({4 * nos} layers at width {onestep_width(widths)})")
     return {"V0": V0, "T": T, "widths": widths, "samples": samples, "seed": checks.seed(seed), "alpha": alpha,
-            "device": default_device(device), "sde_paths": sde_paths, "dt": dt}
+            "device": default_device(device), "sde_paths": sde_paths, "dt": dt, "target": target}
 
 
 @dataclass
@@ -153,6 +170,7 @@ class _Run:
     progress: bool
     execution: dict  # run_pieces keywords: executor, client (local: in this process)
     device_request: str | None = None  # as the caller gave it (a Dask worker resolves None itself)
+    target: str = "sde"
 
 
 def _timed(timings, key, fn, *args):
@@ -179,23 +197,31 @@ def _networks_piece(piece):
     return Vn[:, -1], bad, time.perf_counter() - t0
 
 
-def _law_tests(run, V_sde, timings):
-    """Networks at every width (one piece each, see :mod:`.executors`) against the SDE sample:
-    (tests, quantiles, terminal V per width)."""
+def _networks(run, timings):
+    """Networks at every width (one piece each, see :mod:`.executors`): {n: (depth, good terminal V,
+    number of bad networks)}."""
     local = run.execution["executor"] == "local"
-    pieces = [{"n": n, "depth": max(1, int(round(run.T * n))), "block": run.block, "V0": run.V0, "samples": run.samples,
+    kappa = kappa_of(run.derivation)
+    pieces = [{"n": n, "depth": depth_at(run.T, n, kappa), "block": run.block, "V0": run.V0, "samples": run.samples,
                "backend": run.backend, "seed": run.seed + 1000 * n, "device": run.device if local else run.device_request,
                "dtype": run.dtype, "progress": run.progress and local} for n in run.widths]
     done = {}
     run_pieces(pieces, _networks_piece, lambda p, r: done.__setitem__(p["n"], (p["depth"], r)), **run.execution)
-    tests, quants, nets = {}, {}, {}
+    out = {}
     for n in run.widths:
         depth, (terminal, bad, seconds) = done[n]
         timings[f"networks_{n}"] = seconds
-        good = terminal[~bad]
+        out[n] = (depth, terminal[~bad], int(bad.sum()))
+    return out
+
+
+def _law_tests(run, V_sde, timings):
+    """Networks at every width against the SDE sample: (tests, quantiles, terminal V per width)."""
+    tests, quants, nets = {}, {}, {}
+    for n, (depth, good, bad) in _networks(run, timings).items():
         nets[n] = good
         res = law_test(good, V_sde, alpha=run.alpha / 2, seed=run.seed)
-        res.update({"depth": depth, "bad_networks": int(bad.sum())})
+        res.update({"depth": depth, "bad_networks": bad})
         tests[str(n)] = res
         quants[str(n)] = summarize(good)["quantiles"]
     return tests, quants, nets
@@ -222,6 +248,13 @@ def _convergence(run, tests, nets, V_sde):
             "noise_floor": floor, "noise_floor_q95": floor95}
 
 
+def _order(run):
+    """The relative order in n of the one-step moments' finite-width bias (1/2 at κ = 1)."""
+    import sympy as sp
+
+    return float(sp.Rational(getattr(run.derivation, "correction", "1/2")))
+
+
 def _one_step(run, onestep_samples):
     """One-step moments at V0 and the width of onestep_width: (moments, b(V0), Σ(V0), comparison).
     Sequential: rounds of nos layers (up to 4·nos) until the drift's SE is ≤ 2 % of max|b(V0)|
@@ -229,9 +262,14 @@ def _one_step(run, onestep_samples):
     b0, S0 = run.derivation.numeric(run.V0, run.values)
     nos = int(onestep_samples or onestep_samples_default(run.samples))
     target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
-    mom = one_step_moments(run.block, run.V0, n=onestep_width(run.widths), samples=nos, seed=run.seed + 3, n_k=256,
+    kappa = kappa_of(run.derivation)
+    n = onestep_width(run.widths)
+    if target is not None:
+        target *= n ** (1 - kappa)  # the SE of n·E[ΔV] that gives this SE of n^κ·E[ΔV]
+    mom = one_step_moments(run.block, run.V0, n=n, samples=nos, seed=run.seed + 3, n_k=256,
                            device=run.device, target_se=target, max_samples=4 * nos)
-    return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS)
+    mom = rescale_moments(mom, kappa) if kappa != 1 else mom
+    return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run))
 
 
 def _scaled_piece(piece):
@@ -245,7 +283,7 @@ def _rejects(run, main, mom, b0, S0, kind, scale, Vp):
     """Does the combined procedure reject the SDE with this coefficient scaled (paths Vp)?"""
     scaled = compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
                              S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0), alpha=run.alpha / 2,
-                             bias=ONESTEP_BIAS)
+                             bias=ONESTEP_BIAS, order=_order(run))
     return law_test(main, Vp, alpha=run.alpha / 2, seed=run.seed)["reject"] or not _ok(scaled, kind)
 
 
@@ -282,7 +320,7 @@ def _power_search(run, main, mom, b0, S0, grid):
 def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact", device=None, dtype="float64",
              seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
              variant="", params=None, onestep_samples=None, values=None, max_memory=None, executor="local",
-             workers=2, scheduler=None, cluster=None):
+             workers=2, scheduler=None, cluster=None, target=None):
     """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
     must then have numbers); returns (report, draws): the report is a JSON-ready dict (see the module
     docstring), draws = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
@@ -293,7 +331,10 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
 
     ``executor``: "local" (in this process) or "dask" — then the networks of each width and the
     power-search replicates are Dask tasks (``workers``, ``scheduler``, ``cluster`` as in
-    :func:`covsde.validate.executors.run_pieces`); the report is the same."""
+    :func:`covsde.validate.executors.run_pieces`); the report is the same.
+
+    ``target``: "sde" (the terminal law) or "ode" (concentration on the ODE solution, see
+    :mod:`.ode_target`); None: the one that fits the derivation's regime."""
     t_start = time.perf_counter()
     if not isinstance(executor, _Remote) and executor != "local":
         if executor not in EXECUTORS:
@@ -304,19 +345,22 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
                             dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt, power=power,
                             power_grid=power_grid, progress=progress, variant=variant, params=params,
                             onestep_samples=onestep_samples, values=values, max_memory=max_memory,
-                            executor=_Remote(client))
+                            executor=_Remote(client), target=target)
         finally:
             client.close()
             if own is not None:
                 own.close()
     req = check_request(block, derivation, V0, T, widths, samples=samples, backend=backend, device=device,
                         dtype=dtype, seed=seed, alpha=alpha, sde_paths=sde_paths, dt=dt,
-                        onestep_samples=onestep_samples, values=values, max_memory=max_memory)
+                        onestep_samples=onestep_samples, values=values, max_memory=max_memory, target=target)
     execution = ({"executor": "dask", "client": executor.client} if isinstance(executor, _Remote)
                  else {"executor": "local"})
     run = _Run(block, derivation, req["V0"], req["T"], req["widths"], req["samples"], req["seed"], req["alpha"],
-               req["device"], dtype, backend, req["sde_paths"], req["dt"], values, progress, execution, device)
+               req["device"], dtype, backend, req["sde_paths"], req["dt"], values, progress, execution, device,
+               req["target"])
     timings = {}
+    if run.target == "ode":
+        return _validate_ode(run, variant, params, power, power_grid, onestep_samples, timings, t_start)
     V_sde, counts = _timed(timings, "sde", _sde_reference, run)
     report = {"variant": variant, "m": int(run.V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
               "V0": run.V0.tolist(), "T": run.T, "widths": run.widths, "samples": run.samples, "backend": backend,
@@ -337,6 +381,45 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     report["timings"] = timings
     report["versions"] = _versions()
     return report, {"sde": V_sde, **nets}
+
+
+def _validate_ode(run, variant, params, power, power_grid, onestep_samples, timings, t_start):
+    """The ``ode`` target (see :mod:`.ode_target`): concentration, one-step drift, power in the drift."""
+    scales = [1.0] + ([1 + sg * d for d in power_grid for sg in (1, -1)] if power else [])
+    V_at = _timed(timings, "ode", ode_path, run, scales)
+    report = {"variant": variant, "target": "ode", "m": int(run.V0.shape[0]),
+              "params": {k: str(v) for k, v in (params or {}).items()}, "kappa": run.derivation.kappa,
+              "time": run.derivation.time, "V0": run.V0.tolist(), "T": run.T, "widths": run.widths,
+              "samples": run.samples, "backend": run.backend, "device": run.device, "dtype": run.dtype,
+              "seed": run.seed, "alpha": run.alpha}
+    nets, bad = {}, {}
+    for n, (depth, good, nbad) in _networks(run, timings).items():
+        nets[n], bad[str(n)] = good, nbad
+    report["ode"] = concentration(run, nets, V_at[1.0])
+    report["ode"]["bad_networks"] = bad
+    mom, b0, S0, os_res = _timed(timings, "onestep", _one_step, run, onestep_samples)
+    report["onestep"] = {**os_res.to_dict(), "V": run.V0.tolist(), "diffusion_ok": None,
+                         "diffusion_note": "the one-step covariance vanishes in the limit: reported, not tested"}
+    report["power"] = {"drift": None, "diffusion": None, "grid": list(power_grid), "rejections": {}}
+    if power:
+        c = report["ode"]
+        for delta in power_grid:
+            rej = []
+            for sg in (1, -1):
+                s = 1 + sg * delta
+                one = compare_moments(mom, b0 * s, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run))
+                rej.append(bool(mean_rejects(run, nets[run.widths[-1]], V_at[s], c["z_crit"], c["movement"])
+                                or not one.drift_ok))
+                report["power"]["rejections"][f"driftx{s:.2f}"] = rej[-1]
+            if all(rej):
+                report["power"]["drift"] = delta
+                break
+    ok = report["ode"]["mean_ok"] and report["ode"]["spread_ok"] and os_res.drift_ok
+    report["verdict"] = "pass" if ok else "fail"
+    timings["total"] = time.perf_counter() - t_start
+    report["timings"] = timings
+    report["versions"] = _versions()
+    return report, nets
 
 
 def _plot_convergence(report, title, path, plt):

@@ -18,11 +18,14 @@ def test_resnet_map_shows_the_four_regimes(tmp_path, capsys):
     assert at[("0", "0")]["regime"] == "no-limit" and "not near-linear" in at[("0", "0")]["reason"]
     assert at[("1", "0")]["regime"] == "identity" and at[("1", "0")]["reason"]
     # the ODE line is q + p = 1/2 (drift γ0²·n^(−2q)·n^(−2p) per layer = 1/n), no-limit below, identity above
+    # except on q = 0, where the activation drops out (p > 1/2) but the linear ResNet keeps its SDE
     for (q, p), pt in at.items():
         s = eval_fraction(q) + eval_fraction(p)
         if (q, p) != ("0", "1/2"):
-            want = "ode" if s == 0.5 else ("no-limit" if s < 0.5 else "identity")
+            want = "ode" if s == 0.5 else ("no-limit" if s < 0.5 else ("sde" if q == "0" else "identity"))
             assert pt["regime"] == want, (q, p, pt)
+            if want == "sde":
+                assert "drops out" in pt["reason"] and "activation" in pt["reason"], pt
     assert table["shaped_transformer"] == {"q": "0", "p": "1/2"}
     # not clobbered without --force
     assert main(["phase", "resnet", "--x", "q=0:1", "--y", "p=0:1", "--out", str(tmp_path)]) == 2
