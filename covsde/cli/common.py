@@ -21,6 +21,9 @@ def add_variant_arguments(p, initial=False):
     p.add_argument("variant")
     p.add_argument("--m", default=None)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named parameterisation (bordelon: --set alphaA=1 --set alphaL=1/2 --set beta0=1, "
+                        "width-first, see covsde.derive.presets)")
     if initial:
         p.add_argument("--V0", required=True)
         p.add_argument("--T", required=True)
@@ -41,6 +44,16 @@ def parse_sets(items) -> dict:
             raise UsageError(f"--set {k} given twice")
         out[k] = v
     return out
+
+
+def variant_params(args) -> dict:
+    """--set values, with --preset NAME as the entry ``preset``."""
+    given = parse_sets(args.set)
+    if getattr(args, "preset", None) is not None:
+        if "preset" in given:
+            raise UsageError("give the preset once (--preset or --set preset=)")
+        given["preset"] = args.preset
+    return given
 
 
 def parse_m(text):
@@ -122,7 +135,7 @@ def setup_variant(args, V0_text):
     m = parse_m(args.m) if args.m else V0.shape[0]
     if V0.shape[0] != m:
         raise UsageError(f"--V0 is {V0.shape[0]}×{V0.shape[0]} but --m is {m}")
-    block, params = build(args.variant, parse_sets(args.set))
+    block, params = build(args.variant, variant_params(args))
     d = derive(block, m, name=args.variant, kappa=params.get("kappa", 1))
     if not d.has_limit:
         raise CovsdeInputError(f"variant {args.variant} has no SDE limit for these parameters (regime no-limit): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_variant_arguments, parse_m, parse_sets
+from .common import add_variant_arguments, parse_m, variant_params
 
 HELP = "derive drift and diffusion"
 
@@ -24,7 +24,7 @@ def run(a):
     from ..derive.variants import build
 
     m = parse_m(a.m or "2")
-    block, params = build(a.variant, parse_sets(a.set))
+    block, params = build(a.variant, variant_params(a))
     res = derive(block, m, use_cache=not a.no_cache, name=a.variant, engine=a.engine, kappa=params.get("kappa", 1))
     if a.format == "json":
         print(json.dumps(res.to_json(a.variant, params)))

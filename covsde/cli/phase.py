@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .common import UsageError, out_folder, parse_m, parse_sets
+from .common import UsageError, out_folder, parse_m, variant_params
 
 HELP = "the regime over a grid of two scaling exponents"
 COLORS = {"sde": "#1b9e77", "ode": "#7570b3", "identity": "#bdbdbd", "no-limit": "#d95f02", "unsupported": "#ffffff"}
@@ -18,6 +18,8 @@ def add_arguments(p):
     p.add_argument("--steps", default="9")
     p.add_argument("--m", default=None)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named parameterisation (bordelon); its exponents (alphaL, alphaA) can be axes")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true")
 
@@ -71,7 +73,7 @@ def run(a):
 
     x, y = parse_axis("--x", a.x), parse_axis("--y", a.y)
     m = parse_m(a.m or "2")
-    given = parse_sets(a.set)
+    given = variant_params(a)
     out = Path(a.out)
     for f in ("phase.json", "phase.png"):
         if (out / f).exists() and not a.force:

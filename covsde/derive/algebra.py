@@ -26,6 +26,8 @@ from .ops import Ops
 from .series import NoiseRegistry, Ser
 from .symbols import width_series
 
+UNRESOLVED = "unresolved_"  # prefix of the symbols of terms the expansion carries but cannot resolve
+
 
 class Arr:
     deps: frozenset = frozenset()
@@ -100,6 +102,7 @@ class SymbolicOps(Ops):
         self._act_cache = {}
         self.notes = []  # remarks used in the regime's reason
         self.nonlinear = []  # (description, deviation ε-series)
+        self.unresolved = []  # descriptions of the unresolved terms (symbols UNRESOLVED<k>_<i>)
 
     # ---- constructors used by blocks --------------------------------------------------------
     def input(self, gram: Ser):
@@ -298,16 +301,23 @@ class SymbolicOps(Ops):
         """An activation that is not near-linear (p = 0): its Gram is the O(1) kernel map g(K) — a
         legitimate drift inside a branch whose prefactor makes its effect small.  The fluctuation of K
         passes through g's Jacobian, which the structured noise cannot express: it is carried as a
-        foreign fluctuation of the same order, to check that it vanishes in the limit."""
+        foreign fluctuation of the same order, to check that it vanishes in the limit.  Likewise an
+        n-dependent shift of K's mean (K = K0 + O(n^(−e/2)), after an earlier sublayer) moves g(K) by
+        O(n^(−e/2)): carried as an *unresolved* deterministic term δ₁I + δ₂V + δ₃11ᵀ/m with fresh
+        symbols δ (see :data:`UNRESOLVED`), so that the engine can check it does not reach the limit."""
         self.note(f"the activation {act!r} is not near-linear at this scaling (unshaped, p = 0): "
                   "c·E[φ(x)φ(y)] − V is O(1), so the correlation map contracts ρ towards 1 by an O(1) "
                   "amount each layer; there is no SDE limit")
-        if any(e > 0 for e in K.det):
-            raise NotSupported(f"the activation {act!r} (an O(1) nonlinear map) acts on a Gram with an "
-                               "n-dependent mean: not supported yet")
-        out = Ser.const(self.alg, self.alg.emap(K.leading(), off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)))
+        alg = self.alg
+        out = Ser.const(alg, alg.emap(K.leading(), off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)))
+        shifted = sorted(e for e, M in K.det.items() if e > 0 and not self.probe.matrix_is_zero(M))
+        if shifted:
+            k = len(self.unresolved)
+            d = [sp.Symbol(f"{UNRESOLVED}{k}_{i}") for i in range(3)]
+            self.unresolved.append(f"the response of {act!r} to the O(n^(-{shifted[0] / 2})) shift of its Gram")
+            out = out + Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), shifted[0])
         for e in sorted(e for e, terms in K.noise.items() if terms)[:1]:
-            out = out + Ser.gaussian(self.alg, self.registry.new("fluctuation through g", foreign=True), e)
+            out = out + Ser.gaussian(alg, self.registry.new("fluctuation through g", foreign=True), e)
         return out
 
     def _act_gram(self, a: ActNode) -> Ser:

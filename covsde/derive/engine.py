@@ -23,7 +23,7 @@ import sympy as sp
 
 from ..common import cache, checks, limits
 from ..common.fingerprint import Unfingerprintable, object_fingerprint, source_hash
-from .algebra import SymbolicOps
+from .algebra import UNRESOLVED, SymbolicOps
 from .algebras import EntryAlgebra, MatrixAlgebra
 from .blocks import Block
 from .errors import CovsdeInputError, NoLimit, NotSupported
@@ -213,6 +213,7 @@ def _derive(block, m, engine, alg=None, kappa=1):
         return Derivation(**base, regime="no-limit", reason=reason)
     drift = G.det_at(2 * kappa)
     groups = _group_noise(G.noise_at(kappa), ops.probe, alg)
+    _check_resolved(ops, drift, groups)
     if engine == "matrix":
         drift = drift.map_coefs(lambda c: sp.factor_terms(sp.expand(c)))
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
@@ -234,6 +235,19 @@ def _spread(res, G, probe, kappa):
         e = live[0] if live else EMAX
         res.spread, res.spread_exact = str(sp.Rational(e - kappa, 2)), bool(live)
     return res
+
+
+def _check_resolved(ops, drift, groups):
+    """NotSupported if an unresolved term (:data:`.algebra.UNRESOLVED`) reaches the coefficients."""
+    exprs = list(drift.coefficients()) if hasattr(drift, "coefficients") else list(drift)
+    for g in groups:
+        for t in g.terms:
+            exprs.append(t.coef)
+            exprs += [c for X in (t.A, t.B) if X is not None
+                      for c in (X.coefficients() if hasattr(X, "coefficients") else list(X))]
+    if any(s.name.startswith(UNRESOLVED) for e in exprs for s in sp.sympify(e).free_symbols):
+        raise NotSupported("; ".join(ops.unresolved) + " reaches the limit (the kernel map's derivative "
+                           "is not carried): not supported yet")
 
 
 def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:

@@ -4,7 +4,8 @@
 the grid (exact rationals lo + k(hi − lo)/(steps − 1)) and returns a table: per point the two
 exponents, the regime (sde | ode | identity | no-limit), the time scale and the reason.  Exponents that
 can span a grid: ``p`` (activation shaping), ``q`` (residual branches γ0·n^(−q)), ``e`` (attention
-temperature n^e) and ``kappa`` (depth n^κ, in (0, 1]); other parameters are fixed by ``given``.
+temperature n^e) and ``kappa`` (depth n^κ, in (0, 1]), and with ``given["preset"]`` the preset's exponents
+(bordelon: ``alphaL``, ``alphaA``); other parameters are fixed by ``given``.
 """
 from __future__ import annotations
 
@@ -26,9 +27,14 @@ def _axis(axis, variant, given):
     if not (isinstance(axis, (tuple, list)) and len(axis) == 3):
         raise CovsdeInputError(f"an axis is (NAME, LO, HI), got {axis!r}")
     name, lo, hi = axis
-    if name not in EXPONENTS:
-        raise CovsdeInputError(f"{name!r} is not an exponent (axes: {', '.join(EXPONENTS)})")
-    if name not in USES[variant]:
+    preset = ()
+    if "preset" in given:
+        from .presets import PRESETS
+
+        preset = tuple(n for n in PRESETS.get(str(given["preset"]).strip(), (None, ()))[1] if n.startswith("alpha"))
+    if name not in EXPONENTS + preset:
+        raise CovsdeInputError(f"{name!r} is not an exponent (axes: {', '.join(EXPONENTS + preset)})")
+    if name not in USES[variant] and name not in preset:
         raise CovsdeInputError(f"exponent {name!r} does not apply to variant {variant!r}")
     if name in given:
         raise CovsdeInputError(f"{name} is an axis and also given with --set")

@@ -103,8 +103,13 @@ def resolve(variant: str, given: dict) -> dict:
 
 
 def build(variant: str, given: dict | None = None):
-    """(block, params) for a CLI variant name and --set values (strings or numbers)."""
+    """(block, params) for a CLI variant name and --set values (strings or numbers); ``given["preset"]``
+    names a parameterisation of :mod:`.presets` (its own names, e.g. alphaL, are then accepted)."""
     given = {} if given is None else given
+    if isinstance(given, dict) and "preset" in given:
+        from .presets import apply_preset
+
+        given = apply_preset(variant, given)
     p = resolve(variant, given)
     act = None
     if "activation" in p:
