@@ -21,7 +21,7 @@ import itertools
 
 import sympy as sp
 
-from .errors import NoLimit, NotSupported
+from .errors import NoLimit
 from .ops import Ops
 from .series import NoiseRegistry, Ser
 from .symbols import width_series
