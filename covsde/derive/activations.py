@@ -23,7 +23,7 @@ import sympy as sp
 
 from ..common.expr import FUNCTIONS, fold_numbers, parse_expr
 from . import gaussian
-from .errors import CovsdeInputError
+from .errors import CovsdeInputError, NotSupported
 from .symbols import show, value
 
 EMAX = sp.Integer(2)
@@ -188,7 +188,7 @@ class ShapedSmooth(Activation):
                 f"activation={self.label!r} must satisfy φ(0)=0 and φ'(0)=1 (got φ(0)={d0}, φ'(0)={d1})")
 
     def params(self):
-        return {"activation": self.label, "a": self.a}
+        return {"activation": self.label, "a": self.a, **({"p": self.q} if self.q != sp.Rational(1, 2) else {})}
 
     def basis(self):
         K = 1 + int(math.floor(1 / float(self.q)))
@@ -233,11 +233,15 @@ class ShapedSmooth(Activation):
         return cache[n]
 
     def __repr__(self):
-        return f"ShapedSmooth(phi={self.label!r}, a={self.a})"
+        q = "" if self.q == sp.Rational(1, 2) else f", p={self.q}"
+        return f"ShapedSmooth(phi={self.label!r}, a={self.a}{q})"
 
 
 def make_activation(name="relu", c_plus=0, c_minus=-1, p=sp.Rational(1, 2), a=1):
     """Activation from the CLI names: ``relu`` | ``tanh`` | ``sin`` | a SymPy expression in x."""
     if name == "relu":
         return ShapedReLU(c_plus, c_minus, p)
-    return ShapedSmooth(name, a)
+    if sp.sympify(p) == 0:
+        raise NotSupported(f"activation={name!r} with p = 0 (unshaped): its Gram map E[φ(u)φ(v)] has no closed form, "
+                           "and the quadrature-backed kernel is not carried yet (the ReLU family is: c_plus, c_minus)")
+    return ShapedSmooth(name, a, q=p)

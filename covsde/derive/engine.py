@@ -64,7 +64,7 @@ def _load_cached(key):
 def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None,
            engine: str = "matrix", kappa=1) -> Derivation:
     """Derive the covariance SDE of ``block`` for m tokens (see module docstring) on the time scale
-    t = ℓ/n^κ (depth d = T·n^κ; ``kappa`` a rational in (0, 1], default 1): the drift is the n^(−κ)
+    t = ℓ/n^κ (depth d = T·n^κ; ``kappa`` a rational in (0, KAPPA_MAX], default 1): the drift is the n^(−κ)
     mean change per layer, the noise the n^(−κ/2) fluctuation."""
     if not isinstance(block, Block):
         raise CovsdeInputError(
@@ -119,13 +119,18 @@ def _expand(block, alg, kappa=1):
     return ops, ops.cross_gram(y, y)
 
 
+KAPPA_MAX = 4
+
+
 def check_kappa(kappa):
-    """The depth exponent κ: a rational in (0, 1] (d = T·n^κ layers)."""
+    """The depth exponent κ: a rational in (0, KAPPA_MAX] (d = T·n^κ layers).  Beyond 1 (depth ≫ width)
+    the classifier reports the orders that are too large (most blocks: the linear layers' O(n^(−1/2))
+    fluctuation); a limit there would need the expansion beyond n^(−1) and is refused (NotSupported)."""
     from .symbols import value
 
     k = value("kappa", kappa, positive=True, number=True)
-    if k > 1:
-        raise CovsdeInputError(f"kappa = {k} > 1 (depth ≫ width) is not supported yet: give kappa in (0, 1]")
+    if k > KAPPA_MAX:
+        raise CovsdeInputError(f"kappa = {k}: at most {KAPPA_MAX} (depth n^κ)")
     return k
 
 
@@ -211,6 +216,9 @@ def _derive(block, m, engine, alg=None, kappa=1):
     reason = _orders(G, ops, kappa)
     if reason is not None:
         return Derivation(**base, regime="no-limit", reason=reason)
+    if 2 * kappa > EMAX:
+        raise NotSupported(f"depth n^{kappa} ≫ n: no order below n^(-{kappa}) is too large, but the drift, of order "
+                           f"n^(-{kappa}), lies beyond the orders the expansion keeps (n^(-1)): not supported yet")
     drift = G.det_at(2 * kappa)
     groups = _group_noise(G.noise_at(kappa), ops.probe, alg)
     _check_resolved(ops, drift, groups)

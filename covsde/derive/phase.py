@@ -4,7 +4,7 @@
 the grid (exact rationals lo + k(hi − lo)/(steps − 1)) and returns a table: per point the two
 exponents, the regime (sde | ode | identity | no-limit), the time scale and the reason.  Exponents that
 can span a grid: ``p`` (activation shaping), ``q`` (residual branches γ0·n^(−q)), ``e`` (attention
-temperature n^e) and ``kappa`` (depth n^κ, in (0, 1]), and with ``given["preset"]`` the preset's exponents
+temperature n^e) and ``kappa`` (depth n^κ, in (0, 4]), and with ``given["preset"]`` the preset's exponents
 (bordelon: ``alphaL``, ``alphaA``); other parameters are fixed by ``given``.
 """
 from __future__ import annotations
@@ -43,9 +43,11 @@ def _axis(axis, variant, given):
     lo, hi = (value(name, v, number=True) for v in (lo, hi))
     if not lo < hi:
         raise CovsdeInputError(f"axis {name}: LO = {lo} must be below HI = {hi}")
-    if lo < 0 or (name == "kappa" and (lo <= 0 or hi > 1)):
+    from .engine import KAPPA_MAX
+
+    if lo < 0 or (name == "kappa" and (lo <= 0 or hi > KAPPA_MAX)):
         raise CovsdeInputError(f"axis {name} = {lo}:{hi} leaves the exponent's range "
-                               f"({'(0, 1]' if name == 'kappa' else '≥ 0'})")
+                               f"({f'(0, {KAPPA_MAX}]' if name == 'kappa' else '≥ 0'})")
     return name, sp.Rational(lo), sp.Rational(hi)
 
 

@@ -113,6 +113,11 @@ def build(variant: str, given: dict | None = None):
     p = resolve(variant, given)
     act = None
     if "activation" in p:
+        if str(p["activation"]).strip() != "relu":
+            given_relu = sorted(k for k in ("c_plus", "c_minus") if k in given)
+            if given_relu:
+                raise CovsdeInputError(f"{', '.join(given_relu)} apply to activation=relu only, not "
+                                       f"activation={p['activation']!r}")
         act = make_activation(p["activation"], p["c_plus"], p["c_minus"], p["p"], p["a"])
     g = p.get("gamma", param("gamma"))
     lam = p.get("lam")

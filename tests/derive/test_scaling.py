@@ -77,12 +77,32 @@ def test_orders_too_large_are_no_limit_with_the_reason():
 
 
 def test_kappa_and_q_are_checked():
-    for bad, named in (({"kappa": "0"}, "kappa"), ({"kappa": "2"}, "kappa"), ({"q": "-1"}, "q"),
+    for bad, named in (({"kappa": "0"}, "kappa"), ({"kappa": "5"}, "kappa"), ({"q": "-1"}, "q"),
                        ({"kappa": "x"}, "kappa")):
         with pytest.raises(CovsdeInputError, match=named):
             build("resnet", bad)
     with pytest.raises(CovsdeInputError, match="kappa"):
-        derive(build("mlp")[0], 2, kappa=3)
+        derive(build("mlp")[0], 2, kappa=9)
+    from covsde.derive.errors import NotSupported
+
+    with pytest.raises(NotSupported, match="no closed form"):  # unshaped tanh: not silently shaped
+        build("resnet", {"activation": "tanh", "p": "0", "q": "1/2"})
+    with pytest.raises(CovsdeInputError, match="c_plus apply to activation=relu only"):
+        build("resnet", {"activation": "tanh", "c_plus": "1"})
+    assert build("mlp", {"activation": "tanh", "p": "1/4"})[0].activation.q == sp.Rational(1, 4)
+
+
+def test_depth_much_larger_than_width():
+    """κ > 1: the shaped MLP's O(1/n) mean change per layer is too large for depth n² (no-limit, with the
+    order); a block whose lower orders all fit needs the drift at n^(−κ), beyond the expansion: refused."""
+    from covsde.derive.errors import NotSupported
+
+    blk, p = build("mlp", {"kappa": "2"})
+    d = derive(blk, 2, kappa=p["kappa"])
+    assert d.regime == "no-limit" and "order n^(-1)" in d.reason and d.time == "l/n^(2)"
+    blk, p = build("resnet", {"kappa": "3/2", "q": "1/4"})
+    with pytest.raises(NotSupported, match="beyond the orders"):
+        derive(blk, 2, kappa=p["kappa"])
 
 
 def test_json_has_kappa_and_time(capsys):
