@@ -146,9 +146,9 @@ class SymbolicOps(Ops):
     def eye(self):
         return Ser.const(self.alg, self.alg.eye())
 
-    def uniform(self):
-        """11ᵀ/m."""
-        return Ser.const(self.alg, self.alg.uniform())
+    def uniform(self, mask=None):
+        """11ᵀ/m, or with a mask U_M (each row uniform over its allowed tokens)."""
+        return Ser.const(self.alg, self.alg.masked_uniform(mask))
 
     def note(self, text):
         if text not in self.notes:
@@ -164,11 +164,12 @@ class SymbolicOps(Ops):
         out.deps = x.deps | {wq, wk}
         return out
 
-    def softmax(self, S):
-        """Row-wise softmax of small logits, to second order (facts.md)."""
+    def softmax(self, S, mask=None):
+        """Row-wise softmax of small logits, to second order (facts.md); with a mask, over each row's
+        allowed tokens (:meth:`_masked_softmax`)."""
         e0 = S.min_exponent()
         if e0 is None:
-            return self.uniform()
+            return self.uniform(mask)
         if e0 <= 0:
             raise NoLimit(
                 "logits are O(1) (temperature τ = τ0·√n_k, e = 0): Softmax(Y/τ) is an O(1) random "
@@ -181,6 +182,8 @@ class SymbolicOps(Ops):
                 f"is larger than O(n^(-{k / 2})) and the drift larger than O(n^(-{k}))" if k != 1 else
                 f"logit fluctuations are O(n^(-{e0 / 2})) with e = {e0 / 2} < 1/2: the one-step noise "
                 f"is larger than O(n^(-1/2)) and the drift larger than O(1/n)")
+        if mask is not None:
+            return self._masked_softmax(S, mask)
         P = Ser.const(self.alg, self.alg.centring())
         SP = S @ P
         first = SP.scale(1 / sp.sympify(self.m))
@@ -189,6 +192,33 @@ class SymbolicOps(Ops):
         self._record("softmax attention", dev)
         out = self.uniform() + dev
         res = RandMat(self.alg, out.det, out.noise)
+        res.deps = getattr(S, "deps", frozenset())
+        return res
+
+    def _masked_softmax(self, S, mask):
+        """softmax over allowed tokens, U = U_M: A_ab = U_ab e^{S_ab} / Σ_c U_ac e^{S_ac}, to second order:
+
+            A = U + (U∘S − dg(u) U) + (½ U∘S∘S − dg(u)(U∘S) − ½ dg(w) U + dg(u)² U),
+            u = (U∘S) 1,  w = (U∘S∘S) 1;
+
+        with U = 11ᵀ/m this is the unmasked expansion (tests/derive/test_masks.py)."""
+        alg = self.alg
+        U = self.uniform(mask)
+        I = Ser.const(alg, alg.eye())
+        ones = Ser.const(alg, alg.uniform()).scale(sp.sympify(self.m))  # 11ᵀ
+
+        def dg_rows(X):
+            return I.hadamard(X @ ones)  # dg(X 1)
+
+        US = U.hadamard(S)
+        US2 = U.hadamard(S.hadamard(S))
+        Du = dg_rows(US)
+        first = US - Du @ U
+        second = US2.scale(sp.Rational(1, 2)) - Du @ US - (dg_rows(US2) @ U).scale(sp.Rational(1, 2)) + Du @ Du @ U
+        dev = first + second
+        self._record(f"softmax attention ({mask!r} mask)", dev)
+        out = U + dev
+        res = RandMat(alg, out.det, out.noise)
         res.deps = getattr(S, "deps", frozenset())
         return res
 

@@ -18,7 +18,8 @@ import numpy as np
 import sympy as sp
 
 from .gaussian import kxx, kxy, kyy
-from .matexpr import M_SYM, V_ATOM, MatExpr
+from .errors import NeedsEntries
+from .matexpr import J_ATOM, M_SYM, V_ATOM, MatExpr
 from .matnum import Numeric, coef_reader
 from .symbols import V_matrix
 
@@ -146,6 +147,19 @@ class MatrixAlgebra:
     def emap(self, K0, off, dia):
         return MatExpr.emap(K0, off, dia)
 
+    def masked_uniform(self, mask):
+        """U_M (row a: uniform over a's allowed tokens); without a mask 11ᵀ/m."""
+        if mask is None:
+            return MatExpr.J()
+        raise NeedsEntries(f"a token mask ({mask!r}) has rows that differ: it is derived per entry")
+
+    def hadamard_split(self, D, A, B):
+        """D ∘ (A Ẑ B) as Σ c·A' Ẑ B' (a list of (c, A', B')): for D = c·11ᵀ/m only (J ∘ X = X/m)."""
+        c = D.coef_of((J_ATOM,))
+        if not D.is_zero() and (D - c * MatExpr.J()).is_zero():
+            return [(c / M_SYM, A, B)]
+        raise NeedsEntries("the Hadamard product of a token matrix with a fluctuation is derived per entry")
+
     def map_coefs(self, M, f):
         return M.map_coefs(f)
 
@@ -209,6 +223,25 @@ class EntryAlgebra:
 
     def hadamard(self, A, B):
         return sp.ImmutableMatrix(A.multiply_elementwise(B))
+
+    def masked_uniform(self, mask):
+        """U_M = D_r^{-1} M (see :mod:`.masks`); without a mask 11ᵀ/m."""
+        if mask is None:
+            return self.uniform()
+        rows = mask.uniform_rows(self.m)
+        return sp.ImmutableMatrix(self.m, self.m, lambda a, b: sp.Rational(*rows[a][b]))
+
+    def hadamard_split(self, D, A, B):
+        """D ∘ (A Ẑ B) = Σ_a (E_aa A) Ẑ (B diag(D_a·)), E_aa = e_a e_aᵀ: a list of (1, A', B')."""
+        m, out = self.m, []
+        for a in range(m):
+            row = [D[a, b] for b in range(m)]
+            if all(x == 0 for x in row):
+                continue
+            E = sp.ImmutableMatrix(m, m, lambda i, j: 1 if i == j == a else 0)
+            Dg = sp.ImmutableMatrix(sp.diag(*row))
+            out.append((1, E if A is None else sp.ImmutableMatrix(E * A), Dg if B is None else sp.ImmutableMatrix(B * Dg)))
+        return out
 
     def emap(self, K0, off, dia):
         return sp.ImmutableMatrix(self.m, self.m, lambda i, j: (

@@ -14,6 +14,7 @@ import sympy as sp
 from ..common import checks, limits
 from .activations import Activation
 from .errors import CovsdeInputError
+from .masks import make_mask
 from .symbols import WIDTH, show, value
 
 
@@ -162,11 +163,12 @@ class Attention(Block):
         τ = τ0 · n^e · √n_k,   head output A_h X W^V_h / √n,  W^V_h ∈ R^{n×(n/H)}.
 
     The identity and the centring 11ᵀ/m are switches; standard attention is
-    ``identity=False, centre=False, e=0, tau0=1``.  Use inside :class:`Residual` for the sublayer
-    X' = λX + γ·(attention output)."""
+    ``identity=False, centre=False, e=0, tau0=1``.  ``mask`` (:mod:`.masks`: None, "causal", a 0/1
+    matrix): the softmax runs over each row's allowed tokens and the centring is each row's own uniform
+    average over them, U_M.  Use inside :class:`Residual` for the sublayer X' = λX + γ·(attention output)."""
 
     def __init__(self, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2), heads=1,
-                 centre=True, identity=True):
+                 centre=True, identity=True, mask=None):
         self.tau0 = value("tau0", tau0, positive=True)
         self.e = value("e", e, nonneg=True, number=True)
         self.heads = heads_value(heads)
@@ -174,6 +176,7 @@ class Attention(Block):
             if not isinstance(flag, bool):
                 raise CovsdeInputError(f"{nm} must be True or False, got {nm}={flag!r}")
         self.centre, self.identity = centre, identity
+        self.mask = make_mask(mask)
 
     def step(self, x, ops):
         if not self.centre:
@@ -181,27 +184,27 @@ class Attention(Block):
                      "deterministic change of V per layer")
 
         def head(frac):
-            A = ops.softmax(ops.logits(x, self.tau0, self.e))
+            A = ops.softmax(ops.logits(x, self.tau0, self.e), self.mask)
             if self.identity:
                 A = A + ops.eye()
             if self.centre:
-                A = A - ops.uniform()
+                A = A - ops.uniform(self.mask)
             return ops.matmul(A, ops.linear(x, frac))
 
         return ops.heads(head, self.heads)
 
     def params(self):
         return {"tau0": self.tau0, "e": self.e, "heads": self.heads, "centre": self.centre,
-                "identity": self.identity}
+                "identity": self.identity, **({"mask": self.mask} if self.mask is not None else {})}
 
 
 def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive=True), lam1=None,
                       gamma2=None, lam2=None, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2),
-                      heads=1, centre=True, identity=True, q=0) -> Block:
+                      heads=1, centre=True, identity=True, q=0, mask=None) -> Block:
     r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post
     (γ_i = γ_i0·n^(−q))."""
     gamma2 = gamma1 if gamma2 is None else gamma2
     if lam2 is None and gamma2 is gamma1:
         lam2 = lam1
-    return Serial(Residual(Attention(tau0, e, heads, centre, identity), gamma1, lam1, names=("gamma1", "lam1"), q=q),
+    return Serial(Residual(Attention(tau0, e, heads, centre, identity, mask), gamma1, lam1, names=("gamma1", "lam1"), q=q),
                   Residual(MLPBranch(activation), gamma2, lam2, names=("gamma2", "lam2"), q=q))

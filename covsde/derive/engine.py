@@ -26,7 +26,7 @@ from ..common.fingerprint import Unfingerprintable, object_fingerprint, source_h
 from .algebra import UNRESOLVED, SymbolicOps
 from .algebras import EntryAlgebra, MatrixAlgebra
 from .blocks import Block
-from .errors import CovsdeInputError, NoLimit, NotSupported
+from .errors import CovsdeInputError, NeedsEntries, NoLimit, NotSupported
 from .result import Derivation, MatrixForm, NoiseGroup, NoiseTerm
 from .series import EMAX, Ser
 
@@ -87,7 +87,13 @@ def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = N
             res.name = name or res.name
             return res
     t0 = time.perf_counter()
-    res = _derive(block, m, engine, kappa=kappa)
+    try:
+        res = _derive(block, m, engine, kappa=kappa)
+    except NeedsEntries as exc:  # e.g. a token mask: derived per entry, for this m
+        if m > limits.max_m_entries():
+            raise NotSupported(f"{exc} — and the per-entry engine takes m ≤ {limits.max_m_entries()} "
+                               f"(COVSDE_MAX_M_ENTRIES), not m = {m}") from None
+        return derive(block, m, use_cache=use_cache, name=name, engine="entries", kappa=kappa)
     res.name = name or repr(block)
     res.key = key or ""
     res.seconds = time.perf_counter() - t0

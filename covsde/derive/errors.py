@@ -1,7 +1,7 @@
 """Exceptions of the derive layer: the input errors of :mod:`covsde.common.errors` and ``NoLimit``."""
 from ..common.errors import CovsdeInputError, ResourceLimitError
 
-__all__ = ["CovsdeInputError", "ResourceLimitError", "NoLimit", "NotSupported"]
+__all__ = ["CovsdeInputError", "ResourceLimitError", "NoLimit", "NotSupported", "NeedsEntries"]
 
 
 class NoLimit(Exception):
@@ -14,3 +14,8 @@ class NoLimit(Exception):
 
 class NotSupported(CovsdeInputError):
     """A block whose limit needs a piece the engine does not derive yet (named in the message)."""
+
+
+class NeedsEntries(NotSupported):
+    """A piece the matrix-level engine cannot express for every m at once (a token mask: its rows differ);
+    :func:`covsde.derive.engine.derive` then derives per entry, for the m asked."""

@@ -34,8 +34,9 @@ class Ops(Protocol):
         """Attention logits S = (x W^Q/√n)(x W^K/√n)ᵀ / τ with fresh W^Q, W^K ∈ R^{n×n_k} and temperature
         τ = τ0 · n^e · √n_k: an m×m matrix with mean 0 and Cov(S_ab, S_cd) = V_ac V_bd / (τ0² n^{2e})."""
 
-    def softmax(self, S: TokenMatrix) -> TokenMatrix:
-        """Row-wise softmax of the m×m matrix S."""
+    def softmax(self, S: TokenMatrix, mask=None) -> TokenMatrix:
+        """Row-wise softmax of the m×m matrix S; with a :class:`~covsde.derive.masks.Mask`, row a over its
+        allowed tokens only (the others get weight 0)."""
 
     def matmul(self, A: TokenMatrix, x: Array) -> Array:
         """A x: an m×m token matrix applied to an array (mixes tokens, acts on every width column alike)."""
@@ -60,8 +61,9 @@ class Ops(Protocol):
     def eye(self) -> TokenMatrix:
         """The m×m identity I."""
 
-    def uniform(self) -> TokenMatrix:
-        """The m×m matrix 11ᵀ/m (every row the uniform average over tokens)."""
+    def uniform(self, mask=None) -> TokenMatrix:
+        """The m×m matrix 11ᵀ/m (every row the uniform average over tokens); with a mask U_M, row a the
+        uniform average over a's allowed tokens."""
 
     def note(self, text: str) -> None:
         """A remark for the regime's reason (used by the symbolic interpreter; others ignore it)."""

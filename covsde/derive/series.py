@@ -195,14 +195,18 @@ class Ser:
         return out
 
     def hadamard(self, other):
-        """Element-wise product; a deterministic matrix times a fluctuation is not needed by any
-        block and is refused."""
+        """Element-wise product.  A deterministic D times a fluctuation A Ẑ B is split by the algebra
+        into terms of the same form (D ∘ X = Σ_a E_aa X diag(D_a·) per entry; only J ∘ X = X/m at the
+        matrix level)."""
         alg, V = self.alg, self.alg.V
         out = Ser(alg)
         for (e1, D1), (e2, D2) in itertools.product(self.det.items(), other.det.items()):
             out._add_det(e1 + e2, alg.hadamard(D1, D2))
-        if (self.det and other.noise) or (self.noise and other.det):
-            raise NotImplementedError("Hadamard product of a deterministic matrix with a fluctuation")
+        for x, y in ((self, other), (other, self)):
+            for (e1, D), (e2, terms) in itertools.product(x.det.items(), y.noise.items()):
+                for (k, A, T, B), c in terms.items():
+                    for c2, A2, B2 in alg.hadamard_split(D, A, B):
+                        out._add_noise(e1 + e2, (k, A2, T, B2), c * c2)
         I = alg.eye()
         for (e1, t1), (e2, t2) in itertools.product(self.noise.items(), other.noise.items()):
             if e1 + e2 > EMAX:

@@ -24,7 +24,7 @@ from .symbols import param, show, value
 
 VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa")
+         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask")
 DEFAULTS = {"c_plus": 0, "c_minus": -1, "p": sp.Rational(1, 2), "activation": "relu", "a": 1,
             "e": sp.Rational(1, 2), "heads": 1, "centre": True, "identity": True, "skip": True}
 BOOLS = ("centre", "identity", "skip")
@@ -32,10 +32,10 @@ BOOLS = ("centre", "identity", "skip")
 USES = {
     "mlp": {"c_plus", "c_minus", "p", "activation", "a", "kappa"},
     "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "q", "kappa"},
-    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa"},
-    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa"},
+    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
+    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
     "transformer": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-                    "tau0", "e", "heads", "centre", "identity", "q", "kappa"},
+                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask"},
 }
 
 
@@ -72,6 +72,10 @@ def parse_value(name: str, text):
         from .engine import check_kappa
 
         return check_kappa(text)
+    if name == "mask":
+        from .masks import make_mask
+
+        return make_mask(text)
     if name == "heads":
         from .blocks import heads_value
 
@@ -127,7 +131,7 @@ def build(variant: str, given: dict | None = None):
     if variant == "resnet":
         return Residual(ResNetBranch(act), g, lam, q=q), p
     if variant in ("attention", "standard-attention"):
-        att = Attention(p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"], p["identity"])
+        att = Attention(p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"], p["identity"], p.get("mask"))
         if not p["skip"]:
             if "gamma" in given or "lam" in given:
                 raise CovsdeInputError("gamma/lam are inconsistent with skip=false (no residual branch)")
@@ -138,5 +142,5 @@ def build(variant: str, given: dict | None = None):
     l1 = p.get("lam1", lam)
     l2 = p.get("lam2", lam if "gamma2" not in p else None)
     blk = transformer_block(act, g1, l1, g2, l2, p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"],
-                            p["identity"], q=q)
+                            p["identity"], q=q, mask=p.get("mask"))
     return blk, p

@@ -154,7 +154,15 @@ class TorchOps(Ops):
             q, k = L @ xq, L @ xk
         return q @ k.transpose(-1, -2) / tau
 
-    def softmax(self, S):
+    def _allowed(self, mask):
+        key = ("mask", repr(mask))
+        if key not in self._act_cache:
+            self._act_cache[key] = torch.tensor(mask.allowed(self.m), dtype=torch.bool, device=self.device)
+        return self._act_cache[key]
+
+    def softmax(self, S, mask=None):
+        if mask is not None:
+            S = S.masked_fill(~self._allowed(mask), float("-inf"))
         return torch.softmax(S, dim=-1)
 
     def matmul(self, A, x):
@@ -185,8 +193,11 @@ class TorchOps(Ops):
     def eye(self):
         return torch.eye(self.m, dtype=self.dtype, device=self.device)
 
-    def uniform(self):
-        return torch.full((self.m, self.m), 1.0 / self.m, dtype=self.dtype, device=self.device)
+    def uniform(self, mask=None):
+        if mask is None:
+            return torch.full((self.m, self.m), 1.0 / self.m, dtype=self.dtype, device=self.device)
+        M = self._allowed(mask).to(self.dtype)
+        return M / M.sum(-1, keepdim=True)
 
     def note(self, text):
         pass
