@@ -51,6 +51,14 @@ class ActNode(Arr):
         self.deps = src.deps
 
 
+class GateNode(Arr):
+    """a ∘ b (element-wise) of two arrays built from independent weights."""
+
+    def __init__(self, a: Arr, b: Arr):
+        self.a, self.b = a, b
+        self.deps = a.deps | b.deps
+
+
 class LMul(Arr):
     def __init__(self, M: Ser, x: Arr, deps=frozenset()):
         self.M, self.x = M, x
@@ -131,6 +139,12 @@ class SymbolicOps(Ops):
 
     def matmul(self, A, x):
         return self._k(LMul(A, x, getattr(A, "deps", frozenset())))
+
+    def mul(self, a, b):
+        """a ∘ b: its Gram is the O(1) map Ka ∘ Kb (see :meth:`_gate_gram`)."""
+        if (a.deps - b.deps) == frozenset() or (b.deps - a.deps) == frozenset():
+            raise NotImplementedError("ops.mul needs two arrays with their own fresh weights (e.g. φ(x W₁) and x W₂)")
+        return self._k(GateNode(a, b))
 
     def concat(self, parts):
         return self._k(Concat(parts))
@@ -282,6 +296,8 @@ class SymbolicOps(Ops):
             return a.gram
         if isinstance(a, ActNode) and a is b:
             return self._act_gram(a)
+        if isinstance(a, GateNode) and a is b:
+            return self._gate_gram(a)
         if isinstance(a, IIDHeads):
             return self._iid(self.cross_gram(a.part, a.part if a is b else b), a)
         if isinstance(b, IIDHeads):
@@ -349,6 +365,26 @@ class SymbolicOps(Ops):
         for e in sorted(e for e, terms in K.noise.items() if terms)[:1]:
             out = out + Ser.gaussian(alg, self.registry.new("fluctuation through g", foreign=True), e)
         return out
+
+    def _gate_gram(self, g: GateNode) -> Ser:
+        """Gram of a ∘ b, a and b with independent weights: given the input, the columns of a and b are
+        independent, so E[(a∘b)(a∘b)ᵀ/n] = Ka ∘ Kb — an O(1) nonlinear (at least quadratic) map of V, a
+        legitimate drift only inside a small branch.  Carried like an unshaped activation: the leading
+        Ka₀ ∘ Kb₀; an unresolved term at the first order where Ka's or Kb's mean moves; the column
+        average's own fluctuation (O(n^(−1/2)), on a Gram other than κV, which also carries Ka's and Kb's)
+        as a foreign one."""
+        alg = self.alg
+        Ka, Kb = self.cross_gram(g.a, g.a), self.cross_gram(g.b, g.b)
+        self.note("a gated product φ(x W₁) ∘ (x W₂) has the Gram map Ka ∘ Kb, O(1) and not near-linear: "
+                  "V changes by O(1) per layer unless the branch is scaled down (q > 0)")
+        out = Ser.const(alg, alg.hadamard(Ka.leading(), Kb.leading()))
+        moved = sorted(e for K in (Ka, Kb) for e, M in K.det.items() if e > 0 and not self.probe.matrix_is_zero(M))
+        if moved:
+            k = len(self.unresolved)
+            d = [sp.Symbol(f"{UNRESOLVED}{k}_{i}") for i in range(3)]
+            self.unresolved.append(f"the gated product's response to the O(n^(-{min(moved) / 2})) change of its inputs' Grams")
+            out = out + Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), min(moved))
+        return out + Ser.gaussian(alg, self.registry.new("gate column average", foreign=True), 1)
 
     def _act_gram(self, a: ActNode) -> Ser:
         K = self.cross_gram(a.src, a.src)

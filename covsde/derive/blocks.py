@@ -133,6 +133,38 @@ class ResNetBranch(Block):
         return {"activation": self.activation}
 
 
+class GatedMLPBranch(Block):
+    r"""F(Z) = (√c φ_s(Z W₁/√n) ∘ (Z W₂/√n)) · W₃/√n: a gated MLP (SwiGLU, GeGLU with φ shaped)."""
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+
+    def step(self, x, ops):
+        return ops.linear(ops.mul(ops.act(ops.linear(x), self.activation), ops.linear(x)))
+
+    def params(self):
+        return {"activation": self.activation}
+
+
+class Parallel(Block):
+    r"""F(X) = (F₁(X) + ⋯ + F_k(X)) / √k: sublayers reading the same input, summed (GPT-J/PaLM's
+    parallel attention and MLP inside one :class:`Residual`)."""
+
+    def __init__(self, *branches):
+        for b in branches:
+            if not isinstance(b, Block):
+                raise CovsdeInputError(f"Parallel takes Blocks, got {type(b).__name__} {b!r}")
+        if len(branches) < 2:
+            raise CovsdeInputError("Parallel needs at least two branches")
+        self.branches = branches
+
+    def step(self, x, ops):
+        return ops.scale(sp.sqrt(sp.Rational(1, len(self.branches))), ops.add(*(b.step(x, ops) for b in self.branches)))
+
+    def __repr__(self):
+        return "Parallel(" + ", ".join(map(repr, self.branches)) + ")"
+
+
 class DenseLayer(Block):
     r"""LNR22 MLP layer on the post-activation stream Φ:  h' = X W/√n,  X' = √c φ_s(h')."""
 
@@ -200,11 +232,21 @@ class Attention(Block):
 
 def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive=True), lam1=None,
                       gamma2=None, lam2=None, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2),
-                      heads=1, centre=True, identity=True, q=0, mask=None) -> Block:
+                      heads=1, centre=True, identity=True, q=0, mask=None, layout="sequential",
+                      mlp="plain") -> Block:
     r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post
-    (γ_i = γ_i0·n^(−q))."""
+    (γ_i = γ_i0·n^(−q)).  ``layout="parallel"``: X' = λX + γ(A X W^V/√n + MLP(X))/√2 (γ₁, λ₁ only);
+    ``mlp="gated"``: the MLP is (√c φ_s(Z W₁/√n) ∘ Z W₂/√n) W₃/√n (SwiGLU/GeGLU, φ given)."""
+    if layout not in ("sequential", "parallel"):
+        raise CovsdeInputError(f"layout must be sequential or parallel, got {layout!r}")
+    if mlp not in ("plain", "gated"):
+        raise CovsdeInputError(f"mlp must be plain or gated, got {mlp!r}")
+    attention = Attention(tau0, e, heads, centre, identity, mask)
+    branch = MLPBranch(activation) if mlp == "plain" else GatedMLPBranch(activation)
+    if layout == "parallel":
+        return Residual(Parallel(attention, branch), gamma1, lam1, names=("gamma", "lam"), q=q)
     gamma2 = gamma1 if gamma2 is None else gamma2
     if lam2 is None and gamma2 is gamma1:
         lam2 = lam1
-    return Serial(Residual(Attention(tau0, e, heads, centre, identity, mask), gamma1, lam1, names=("gamma1", "lam1"), q=q),
-                  Residual(MLPBranch(activation), gamma2, lam2, names=("gamma2", "lam2"), q=q))
+    return Serial(Residual(attention, gamma1, lam1, names=("gamma1", "lam1"), q=q),
+                  Residual(branch, gamma2, lam2, names=("gamma2", "lam2"), q=q))

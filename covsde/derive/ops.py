@@ -38,6 +38,10 @@ class Ops(Protocol):
         """Row-wise softmax of the m×m matrix S; with a :class:`~covsde.derive.masks.Mask`, row a over its
         allowed tokens only (the others get weight 0)."""
 
+    def mul(self, a: Array, b: Array) -> Array:
+        """a ∘ b element-wise, for two arrays of the same width built from independent weights (a gated
+        MLP's φ(x W₁) ∘ (x W₂)); the product must be followed by a weight matrix."""
+
     def matmul(self, A: TokenMatrix, x: Array) -> Array:
         """A x: an m×m token matrix applied to an array (mixes tokens, acts on every width column alike)."""
 

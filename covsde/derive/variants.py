@@ -24,7 +24,7 @@ from .symbols import param, show, value
 
 VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask")
+         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "layout", "mlp")
 DEFAULTS = {"c_plus": 0, "c_minus": -1, "p": sp.Rational(1, 2), "activation": "relu", "a": 1,
             "e": sp.Rational(1, 2), "heads": 1, "centre": True, "identity": True, "skip": True}
 BOOLS = ("centre", "identity", "skip")
@@ -35,11 +35,14 @@ USES = {
     "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
     "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
     "transformer": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask"},
+                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask", "layout", "mlp"},
 }
 
 
 POSITIVE = ("tau0", "a")
+CHOICES = {"layout": ("sequential", "parallel"), "mlp": ("plain", "swiglu", "geglu")}
+# the gates' φ, scaled so that φ(0) = 0, φ'(0) = 1 (then shaped at p like any smooth activation)
+GATES = {"swiglu": "2*x/(1 + exp(-x))", "geglu": "x*(1 + erf(x/sqrt(2)))"}
 NONNEGATIVE = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "p", "e", "q")
 NUMBERS = ("p", "e", "heads", "q", "kappa")  # exponents and counts: never symbolic
 
@@ -72,6 +75,11 @@ def parse_value(name: str, text):
         from .engine import check_kappa
 
         return check_kappa(text)
+    if name in CHOICES:
+        t = str(text).strip().lower()
+        if t not in CHOICES[name]:
+            raise CovsdeInputError(f"{name}={text!r}: expected one of {', '.join(CHOICES[name])}")
+        return t
     if name == "mask":
         from .masks import make_mask
 
@@ -116,6 +124,14 @@ def build(variant: str, given: dict | None = None):
         given = apply_preset(variant, given)
     p = resolve(variant, given)
     act = None
+    if p.get("mlp", "plain") != "plain":
+        if "activation" in given:
+            raise CovsdeInputError(f"activation is set by mlp={p['mlp']} (φ = {GATES[p['mlp']]}); do not also give it")
+        p["activation"] = GATES[p["mlp"]]
+    if p.get("layout") == "parallel":
+        clash = sorted(k for k in ("gamma1", "lam1", "gamma2", "lam2") if k in given)
+        if clash:
+            raise CovsdeInputError(f"{', '.join(clash)}: layout=parallel has one residual branch (give gamma, lam)")
     if "activation" in p:
         if str(p["activation"]).strip() != "relu":
             given_relu = sorted(k for k in ("c_plus", "c_minus") if k in given)
@@ -142,5 +158,6 @@ def build(variant: str, given: dict | None = None):
     l1 = p.get("lam1", lam)
     l2 = p.get("lam2", lam if "gamma2" not in p else None)
     blk = transformer_block(act, g1, l1, g2, l2, p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"],
-                            p["identity"], q=q, mask=p.get("mask"))
+                            p["identity"], q=q, mask=p.get("mask"), layout=p.get("layout", "sequential"),
+                            mlp="plain" if p.get("mlp", "plain") == "plain" else "gated")
     return blk, p

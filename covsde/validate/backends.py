@@ -168,6 +168,9 @@ class TorchOps(Ops):
     def matmul(self, A, x):
         return A @ x
 
+    def mul(self, a, b):
+        return a * b
+
     def add(self, *xs):
         out = xs[0]
         for x in xs[1:]:
