@@ -13,8 +13,9 @@ def correlations(V):
     return V / (d[..., :, None] * d[..., None, :])
 
 
-def features(V):
-    """(names, array (N, k)): ρ^{αβ} (α < β) and log V^{αα} of a sample V of shape (N, m, m)."""
+def features(V, norms=True):
+    """(names, array (N, k)): ρ^{αβ} (α < β) and (``norms``) log V^{αα} of a sample V of shape (N, m, m);
+    without the norms for a correlation state, whose diagonal is fixed at 1."""
     V = np.asarray(V, dtype=float)
     m = V.shape[-1]
     R = correlations(V)
@@ -23,7 +24,7 @@ def features(V):
         for b in range(a + 1, m):
             names.append(f"rho_{a}_{b}")
             cols.append(R[:, a, b])
-    for a in range(m):
+    for a in range(m if norms else 0):
         names.append(f"logV_{a}_{a}")
         cols.append(np.log(V[:, a, a]))
     return names, np.stack(cols, axis=1)

@@ -21,10 +21,10 @@ import itertools
 
 import sympy as sp
 
-from .errors import NoLimit
+from .errors import NoLimit, NotSupported
 from .ops import Ops
 from .series import NoiseRegistry, Ser
-from .symbols import width_series
+from .symbols import WIDTH, width_series
 
 UNRESOLVED = "unresolved_"  # prefix of the symbols of terms the expansion carries but cannot resolve
 
@@ -140,6 +140,39 @@ class SymbolicOps(Ops):
     def matmul(self, A, x):
         return self._k(LMul(A, x, getattr(A, "deps", frozenset())))
 
+    def norm(self, x, kind):
+        """RMSNorm is a row scaling: norm(x) = S x with S = dg(G)^(−1/2), G the Gram of x — a token
+        matrix, expanded in ε where G fluctuates (:meth:`_inv_sqrt_diag`).  LayerNorm first subtracts each
+        row's mean over the width: for arrays whose columns have mean 0 (projections, the stream) every
+        Gram with it shrinks by (1 − 1/n) in mean, its fluctuation is O(1/n); a row scaling that the
+        normalisation then undoes, so LayerNorm = RMSNorm to the orders kept (derived, not assumed: the
+        centring is the scale √(1 − 1/n))."""
+        if kind not in ("rms", "ln"):
+            raise NotImplementedError(f"norm kind must be rms or ln, got {kind!r}")
+        if kind == "ln":
+            if isinstance(x, (ActNode, GateNode)):
+                raise NotSupported("LayerNorm of an activation's output (its columns have a non-zero mean over "
+                                   "the width): not supported yet")
+            x = self.scale(sp.sqrt(1 - 1 / WIDTH), x)
+        S = self._inv_sqrt_diag(self.cross_gram(x, x))
+        return self._k(LMul(S, x, frozenset()))
+
+    def _inv_sqrt_diag(self, G: Ser) -> Ser:
+        """dg(G)^(−1/2) as an ε-series: with d = dg(G) = d₀ + δ and X = δ d₀^(−1),
+        d^(−1/2) = d₀^(−1/2) (I − X/2 + 3X²/8) (diagonal matrices commute)."""
+        from .gaussian import kxx
+
+        alg = self.alg
+        G0 = G.leading()
+        S0 = Ser.const(alg, alg.emap(G0, 0, 1 / sp.sqrt(kxx)))
+        D0inv = Ser.const(alg, alg.emap(G0, 0, 1 / kxx))
+        delta = G - Ser.const(alg, G0)
+        if delta.min_exponent() is None:
+            return S0
+        I = Ser.const(alg, alg.eye())
+        X = I.hadamard(delta) @ D0inv
+        return S0 @ (I - X.scale(sp.Rational(1, 2)) + (X @ X).scale(sp.Rational(3, 8)))
+
     def mul(self, a, b):
         """a ∘ b: its Gram is the O(1) map Ka ∘ Kb (see :meth:`_gate_gram`)."""
         if (a.deps - b.deps) == frozenset() or (b.deps - a.deps) == frozenset():
@@ -170,9 +203,13 @@ class SymbolicOps(Ops):
 
     def logits(self, x, tau0, e):
         """S = (X W^Q/√n)(X W^K/√n)ᵀ / (τ0 n^e √n_k): mean 0, Cov = G⊗G / (τ0² n^{2e})."""
-        kappa = self._kappa(self.cross_gram(x, x).leading(), "attention input")
+        f = self._factor(x)
+        if f is None:
+            self._kappa(self.cross_gram(x, x).leading(), "attention input")  # raises NoLimit with the reason
+        kappa, A = f
         k = self.registry.new("logits")
-        S = Ser.gaussian(self.alg, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0))
+        S = Ser.gaussian(self.alg, k, 2 * sp.nsimplify(e), coef=kappa / sp.sympify(tau0), A=A,
+                         B=None if A is None else self.alg.transpose(A))
         wq, wk = next(self._wid), next(self._wid)
         out = RandMat(self.alg, S.det, S.noise)
         out.deps = x.deps | {wq, wk}
@@ -281,12 +318,14 @@ class SymbolicOps(Ops):
             return self.cross_gram(b, a).T
         if isinstance(a, Fresh) and a is b:
             G = self.cross_gram(a.src, a.src)
-            kappa = self._kappa(G.leading(), "projection input", foreign_ok=True)
-            if kappa is None:  # a Wishart on the Gram f(V) of an O(1) nonlinear map
+            f = self._factor(a.src)
+            if f is None:  # a Wishart on the Gram f(V) of an O(1) nonlinear map
                 return G + Ser.gaussian(alg, self.registry.new("wishart on f(V)", foreign=True), 1)
+            kappa, A = f
+            At = None if A is None else alg.transpose(A)
             k = self.registry.new("wishart")
             c = kappa / sp.sqrt(2 * a.frac)
-            noise = Ser.gaussian(alg, k, 1, c) + Ser.gaussian(alg, k, 1, c, T=1)
+            noise = Ser.gaussian(alg, k, 1, c, A=A, B=At) + Ser.gaussian(alg, k, 1, c, A=A, T=1, B=At)
             return G + noise
         if isinstance(a, Fresh) and a.wid not in b.deps:
             return self._cross(a, b)
@@ -336,12 +375,46 @@ class SymbolicOps(Ops):
         return out
 
     def _cross(self, f: Fresh, b: Arr) -> Ser:
-        k1 = self._kappa(self.cross_gram(f.src, f.src).leading(), "projection input", foreign_ok=True)
-        k2 = self._kappa(self.cross_gram(b, b).leading(), "residual stream", foreign_ok=True)
-        if k1 is None or k2 is None:
+        f1, f2 = self._factor(f.src), self._factor(b)
+        if f1 is None or f2 is None:
             return Ser.gaussian(self.alg, self.registry.new("cross on f(V)", foreign=True), 1)
+        (k1, A1), (k2, A2) = f1, f2
         k = self.registry.new("cross")
-        return Ser.gaussian(self.alg, k, 1, sp.sqrt(k1 * k2 / f.frac))
+        return Ser.gaussian(self.alg, k, 1, sp.sqrt(k1 * k2 / f.frac), A=A1,
+                            B=None if A2 is None else self.alg.transpose(A2))
+
+    def _factor(self, node):
+        """(κ, A) with Gram(node) = κ·A V Aᵀ at leading order (A None: the identity), or None.  A is
+        found through the nodes that act linearly at leading order — a token matrix (a normalisation's
+        row scaling dg(G)^(−1/2)), a scale, a near-linear activation — and checked numerically; the
+        Gaussian projections of such a node are then c·A Ẑ Aᵀ, structured noise like any other."""
+        alg = self.alg
+        G0 = self.cross_gram(node, node).leading()
+        k = alg.kappa(G0)
+        if k is not None and not self.probe.is_zero(k):
+            return k, None
+        inner = None
+        if isinstance(node, LMul):
+            f = self._factor(node.x)
+            if f is not None:
+                M0 = node.M.leading()
+                inner = (f[0], M0 if f[1] is None else M0 * f[1])
+        elif isinstance(node, Lin) and len({id(y) for _, _, y in node.terms}) == 1:
+            c0 = sum(c for c, de, _ in node.terms if de == 0)
+            f = self._factor(node.terms[0][2])
+            if f is not None and c0 != 0:
+                inner = (c0**2 * f[0], f[1])
+        elif isinstance(node, ActNode):
+            ka = self._act_kappa(node.activation)
+            f = self._factor(node.src) if ka is not None else None
+            if f is not None:
+                inner = (ka * f[0], f[1])
+        if inner is None or inner[1] is None:
+            return None
+        kappa, A = inner
+        if self.probe.matrix_is_zero(G0 - kappa * (A * alg.V * alg.transpose(A))):
+            return kappa, A
+        return None
 
     def _unshaped_gram(self, act, K, off, dia) -> Ser:
         """An activation that is not near-linear (p = 0): its Gram is the O(1) kernel map g(K) — a
@@ -386,19 +459,28 @@ class SymbolicOps(Ops):
             out = out + Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), min(moved))
         return out + Ser.gaussian(alg, self.registry.new("gate column average", foreign=True), 1)
 
-    def _act_gram(self, a: ActNode) -> Ser:
-        K = self.cross_gram(a.src, a.src)
-        act = a.activation
+    def _act_series(self, act):
         key = repr(act)
         if key not in self._act_cache:
             self._act_cache[key] = act.gram_series()
-        off, dia = self._act_cache[key]
-        from .gaussian import kxx, kxy, kyy  # noqa: F401 - the placeholders of the Gram series
+        return self._act_cache[key]
 
+    def _act_kappa(self, act):
+        """κ if the activation's Gram map is κ·K at leading order (near-linear), else None."""
+        from .gaussian import kxx, kxy, kyy
+
+        off, dia = self._act_series(act)
         g0_off, g0_dia = off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)
         kappa = sp.simplify(g0_off / kxy)
         linear = not (kappa.free_symbols & {kxx, kxy, kyy}) and sp.simplify(g0_dia - kappa * kxx) == 0
-        if not linear:
+        return kappa if linear else None
+
+    def _act_gram(self, a: ActNode) -> Ser:
+        K = self.cross_gram(a.src, a.src)
+        act = a.activation
+        off, dia = self._act_series(act)
+        kappa = self._act_kappa(act)
+        if kappa is None:
             return self._unshaped_gram(act, K, off, dia)
         K0 = K.leading()
         out = K.scale(kappa)

@@ -30,13 +30,17 @@ class Probe:
     """Numerical zero tests at a few random points: random positive definite V of size m and random
     parameter values (γ, λ in [0.15, 0.95], c± in [−1.5, 1.5], others in [0.5, 2])."""
 
-    def __init__(self, m, npoints=3, seed=1234):
+    def __init__(self, m, npoints=3, seed=1234, unit_diagonal=False):
         rng = random.Random(seed)
         self.m = m
         self.points = []
         for _ in range(npoints):
             A = np.array([[rng.gauss(0, 1) for _ in range(m)] for _ in range(m)])
-            self.points.append(A @ A.T / m + np.eye(m) * (0.5 + rng.random()))
+            P = A @ A.T / m + np.eye(m) * (0.5 + rng.random())
+            if unit_diagonal:  # correlation matrices (the state of a normalised block)
+                d = 1 / np.sqrt(np.diag(P))
+                P = d[:, None] * P * d[None, :]
+            self.points.append(P)
         self.rng = rng
         self._params = {}
 
@@ -176,14 +180,19 @@ class MatrixAlgebra:
 
 class EntryAlgebra:
     """m×m SymPy matrices of a fixed m (entries V_a_b, or the numbers of a given V: the expansion then
-    runs in numbers, an independent numeric check at any m)."""
+    runs in numbers, an independent numeric check at any m).  ``unit_diagonal``: V is a correlation
+    matrix (V_a_a = 1; zero tests at random correlation matrices)."""
 
     symbolic = False
 
-    def __init__(self, m, V=None):
+    def __init__(self, m, V=None, unit_diagonal=False):
         self.m = m
-        self.V = V_matrix(m) if V is None else sp.ImmutableMatrix(V)
-        self.probe = EntryProbe(m)
+        if V is None:
+            V = V_matrix(m)
+            if unit_diagonal:
+                V = sp.ImmutableMatrix(m, m, lambda a, b: 1 if a == b else V[a, b])
+        self.V = sp.ImmutableMatrix(V)
+        self.probe = EntryProbe(m, unit_diagonal=unit_diagonal)
 
     def zero(self):
         return sp.ImmutableMatrix(sp.zeros(self.m, self.m))
@@ -244,6 +253,7 @@ class EntryAlgebra:
         return out
 
     def emap(self, K0, off, dia):
+        off, dia = sp.sympify(off), sp.sympify(dia)
         return sp.ImmutableMatrix(self.m, self.m, lambda i, j: (
             dia.xreplace({kxx: K0[i, i]}) if i == j else off.xreplace({kxx: K0[i, i], kxy: K0[i, j], kyy: K0[j, j]})))
 

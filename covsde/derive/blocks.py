@@ -27,6 +27,11 @@ class Block:
     def params(self) -> dict:
         return {}
 
+    def state(self) -> str:
+        """What the block's output Gram is a state of: "V" (the covariance), or "correlation" when the
+        block ends with a normalisation (unit diagonal: only the correlations evolve)."""
+        return "V"
+
     def __repr__(self):
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
@@ -66,8 +71,48 @@ class Serial(Block):
             x = b.step(x, ops)
         return x
 
+    def state(self):
+        return self.blocks[-1].state()
+
     def __repr__(self):
         return "Serial(" + ", ".join(map(repr, self.blocks)) + ")"
+
+
+class Norm(Block):
+    r"""X' = norm(X): each token's row scaled to norm √n across the width — ``kind="rms"`` (RMSNorm) or
+    ``"ln"`` (LayerNorm, the row's mean subtracted first).  Pre-norm is ``Residual(Serial(Norm, F))``,
+    post-norm ``Serial(Residual(F), Norm)``."""
+
+    def __init__(self, kind="rms"):
+        if kind not in ("rms", "ln"):
+            raise CovsdeInputError(f"norm kind must be rms or ln, got {kind!r}")
+        self.kind = kind
+
+    def step(self, x, ops):
+        return ops.norm(x, self.kind)
+
+    def params(self):
+        return {"kind": self.kind}
+
+    def state(self):
+        return "correlation"
+
+
+def with_norm(block: Residual, norm: str | None) -> Block:
+    """A residual block with a normalisation placed: None/"none", "pre-rms", "pre-ln" (the branch reads
+    the normalised stream), "post-rms", "post-ln" (the sum is normalised)."""
+    if norm in (None, "none"):
+        return block
+    where, _, kind = str(norm).partition("-")
+    if where not in ("pre", "post") or kind not in ("rms", "ln"):
+        raise CovsdeInputError(f"norm={norm!r}: expected none, pre-rms, pre-ln, post-rms or post-ln")
+    if where == "post":
+        return Serial(block, Norm(kind))
+    import copy
+
+    pre = copy.copy(block)
+    pre.branch = Serial(Norm(kind), block.branch)
+    return pre
 
 
 class Residual(Block):
@@ -233,10 +278,11 @@ class Attention(Block):
 def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive=True), lam1=None,
                       gamma2=None, lam2=None, tau0=sp.Symbol("tau0", positive=True), e=sp.Rational(1, 2),
                       heads=1, centre=True, identity=True, q=0, mask=None, layout="sequential",
-                      mlp="plain") -> Block:
+                      mlp="plain", norm=None) -> Block:
     r"""Shaped Transformer block:  Z = λ₁X + γ₁ A X W^V/√n,  X' = λ₂Z + γ₂ φ_s(Z W^pre/√n)√(c/n) W^post
     (γ_i = γ_i0·n^(−q)).  ``layout="parallel"``: X' = λX + γ(A X W^V/√n + MLP(X))/√2 (γ₁, λ₁ only);
-    ``mlp="gated"``: the MLP is (√c φ_s(Z W₁/√n) ∘ Z W₂/√n) W₃/√n (SwiGLU/GeGLU, φ given)."""
+    ``mlp="gated"``: the MLP is (√c φ_s(Z W₁/√n) ∘ Z W₂/√n) W₃/√n (SwiGLU/GeGLU, φ given); ``norm``
+    (see :func:`with_norm`) placed on each residual sublayer."""
     if layout not in ("sequential", "parallel"):
         raise CovsdeInputError(f"layout must be sequential or parallel, got {layout!r}")
     if mlp not in ("plain", "gated"):
@@ -244,9 +290,9 @@ def transformer_block(activation: Activation, gamma1=sp.Symbol("gamma", positive
     attention = Attention(tau0, e, heads, centre, identity, mask)
     branch = MLPBranch(activation) if mlp == "plain" else GatedMLPBranch(activation)
     if layout == "parallel":
-        return Residual(Parallel(attention, branch), gamma1, lam1, names=("gamma", "lam"), q=q)
+        return with_norm(Residual(Parallel(attention, branch), gamma1, lam1, names=("gamma", "lam"), q=q), norm)
     gamma2 = gamma1 if gamma2 is None else gamma2
     if lam2 is None and gamma2 is gamma1:
         lam2 = lam1
-    return Serial(Residual(attention, gamma1, lam1, names=("gamma1", "lam1"), q=q),
-                  Residual(branch, gamma2, lam2, names=("gamma2", "lam2"), q=q))
+    return Serial(with_norm(Residual(attention, gamma1, lam1, names=("gamma1", "lam1"), q=q), norm),
+                  with_norm(Residual(branch, gamma2, lam2, names=("gamma2", "lam2"), q=q), norm))

@@ -156,6 +156,12 @@ def _orders(G, ops, kappa=1):
     mean, fluct = _per_layer(kappa)
     t = "t = ℓ/n" if kappa == 1 else f"t = ℓ/n^{kappa}"
     D0 = G.leading() - alg.V
+    if not probe.matrix_is_zero(D0) and _relaxes(D0, alg, ops.notes):
+        raise NotSupported(
+            "the layer changes V by O(1) except on correlation matrices: a normalisation makes the norms relax "
+            "to 1 within O(1) layers, and only the correlations can have a limit — but the diagonal's fast "
+            "O(n^(-1/2)) fluctuations feed the correlations' drift, which is not derived yet (post-normalisation, "
+            "or a branch scaled by q ≥ 1/2, is)")
     if not probe.matrix_is_zero(D0):
         return "; ".join(notes) if notes else (
             f"E[ΔV] has an O(1) part (ΔV = {_show(alg.sample(D0))}): the layer changes V by O(1), "
@@ -175,6 +181,17 @@ def _orders(G, ops, kappa=1):
             raise NotSupported(f"a fluctuation of order n^(-{e / 2}) built on a Gram other than κV (after an "
                                "O(1) nonlinear map) reaches the limit: not supported yet")
     return None
+
+
+def _relaxes(D0, alg, notes):
+    """Does the O(1) change vanish on correlation matrices (norms relaxing to 1, correlations kept)?"""
+    if notes or not hasattr(alg, "probe"):
+        return False
+    from .algebras import MatrixProbe, EntryProbe
+
+    unit = (MatrixProbe if isinstance(alg, MatrixAlgebra) else EntryProbe)(alg.probe.m, unit_diagonal=True)
+    unit._params = alg.probe._params
+    return unit.matrix_is_zero(D0)
 
 
 def _show(M):
@@ -213,8 +230,11 @@ def _live(key, c, probe):
 
 
 def _derive(block, m, engine, alg=None, kappa=1):
+    state = block.state()
+    if state == "correlation" and alg is None:  # unit diagonal: derived per entry, on correlation matrices
+        engine, alg = "entries", EntryAlgebra(m, unit_diagonal=True)
     alg = alg or (MatrixAlgebra(m) if engine == "matrix" else EntryAlgebra(m))
-    base = dict(m=m, block=repr(block), engine=engine, kappa=str(kappa), time=time_scale(kappa))
+    base = dict(m=m, block=repr(block), engine=engine, kappa=str(kappa), time=time_scale(kappa), state=state)
     try:
         ops, G = _expand(block, alg, kappa)
     except NoLimit as exc:
@@ -232,6 +252,12 @@ def _derive(block, m, engine, alg=None, kappa=1):
         drift = drift.map_coefs(lambda c: sp.factor_terms(sp.expand(c)))
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
     else:
+        if state == "correlation":  # the diagonal is fixed: its drift is zero (checked), stated exactly
+            drift = sp.Matrix(drift)
+            for a in range(m):
+                if not ops.probe.is_zero(drift[a, a]):
+                    raise AssertionError(f"a normalised block moved V[{a},{a}]: {drift[a, a]}")
+                drift[a, a] = 0
         res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
     return _spread(_regime(res, ops, drift, groups, kappa), G, ops.probe, kappa)
 

@@ -26,6 +26,9 @@ def latex(d, per_entry=False) -> str:
 def text(d, per_entry=False) -> str:
     """Regime, reason and the matrix-level formula (or, with ``per_entry``, b and Σ entry by entry)."""
     out = [f"{d.name or d.block}  (m = {d.m})", f"regime: {d.regime}"]
+    if getattr(d, "state", "V") == "correlation":
+        out.append("state: correlation (the block ends with a normalisation: V has unit diagonal, fixed; the SDE is "
+                   "that of the correlations)")
     if d.reason:
         out.append(f"reason: {d.reason}")
     if d.has_limit and d.matrix is not None and not per_entry:
@@ -43,7 +46,7 @@ def to_json(d, variant, params):
     COVSDE_MAX_M_ENTRIES, with "per_entry" saying why) and the "matrix" section."""
     out = {"variant": variant, "m": d.m, "params": {k: str(v) for k, v in params.items()},
            "regime": d.regime, "reason": d.reason, "drift": None, "diffusion": None, "kappa": d.kappa,
-           "time": d.time}
+           "time": d.time, "state": getattr(d, "state", "V")}
     if d.has_limit and d.m <= limits.max_m_entries():
         out["drift"] = [[sp.sstr(d.drift[i, j]) for j in range(d.m)] for i in range(d.m)]
         out["diffusion"] = {f"{a},{b};{c},{e}": sp.sstr(ex) for (a, b, c, e), ex in d.diffusion.items()}

@@ -96,7 +96,10 @@ class Numeric(_Walk):
         return X * Y
 
     def tr(self, X):
-        return float(np.trace(X))
+        t = np.trace(X)
+        if np.iscomplexobj(t):  # kernel maps evaluate in complex arithmetic
+            return float(t.real) if abs(t.imag) <= 1e-12 * (1 + abs(t.real)) else complex(t)
+        return float(t)
 
     def emap(self, off, dia, X):
         d = np.diag(X)

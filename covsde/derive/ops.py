@@ -38,6 +38,11 @@ class Ops(Protocol):
         """Row-wise softmax of the m×m matrix S; with a :class:`~covsde.derive.masks.Mask`, row a over its
         allowed tokens only (the others get weight 0)."""
 
+    def norm(self, x: Array, kind: str) -> Array:
+        """Each token's row normalised across the width to norm √n': ``kind="rms"`` (RMSNorm,
+        x_a·√n'/‖x_a‖) or ``"ln"`` (LayerNorm: the row's mean over the width subtracted first); no gain
+        or bias (they are 1 and 0 at initialisation)."""
+
     def mul(self, a: Array, b: Array) -> Array:
         """a ∘ b element-wise, for two arrays of the same width built from independent weights (a gated
         MLP's φ(x W₁) ∘ (x W₂)); the product must be followed by a weight matrix."""

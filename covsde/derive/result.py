@@ -97,6 +97,7 @@ class Derivation:
     from_cache: bool = False
     engine: str = "matrix"
     kappa: str = "1"  # the depth exponent: time t = ℓ/n^κ
+    state: str = "V"  # "V", or "correlation" (a normalised block: V has unit diagonal, only ρ evolves)
     time: str = "l/n"
     # the fluctuation of V around the limit at a fixed time is O(n^(-spread)) ("0" for an SDE; for an
     # ODE the leading vanishing fluctuation; spread_exact False: only a lower bound was resolved)
@@ -156,7 +157,7 @@ class Derivation:
         """{(a, b, c, d): Σ^{ab,cd}} for a ≤ b, c ≤ d."""
         self._require()
         if self._diffusion is None:
-            self._diffusion = diffusion_from_noise(self.noise, self.m)
+            self._diffusion = diffusion_from_noise(self.noise, self.m, self.V)
         return self._diffusion
 
     def sigma(self, a, b, c, d):
@@ -166,7 +167,11 @@ class Derivation:
 
     @property
     def V(self):
-        return V_matrix(self.m)
+        """The symbolic state: V_a_b, with V_a_a = 1 for a correlation state."""
+        V = V_matrix(self.m)
+        if getattr(self, "state", "V") == "correlation":
+            V = sp.ImmutableMatrix(self.m, self.m, lambda a, b: 1 if a == b else V[a, b])
+        return V
 
     @property
     def symbols(self):
@@ -289,11 +294,11 @@ class Derivation:
         return check(self, drift, diffusion, **kw)
 
 
-def diffusion_from_noise(groups, m) -> dict:
+def diffusion_from_noise(groups, m, V=None) -> dict:
     r"""Σ^{αβ,γδ} = Σ_g Σ_{t,s ∈ g} c_t c_s · { (A_t V C_sᵀ)_{αγ} (B_tᵀ V D_s)_{βδ}   if T_t = T_s
                                                { (A_t V D_s)_{αδ} (C_s V B_t)_{γβ}    otherwise
     (terms t = c_t A_t Ẑ^{T_t} B_t, s = c_s C_s Ẑ^{T_s} D_s, E[Ẑ_ij Ẑ_kl] = V_ik V_jl)."""
-    V = V_matrix(m)
+    V = V_matrix(m) if V is None else V
     idx = upper_pairs(m)
     acc = {(a, b, c, d): sp.Integer(0) for (a, b) in idx for (c, d) in idx if (a, b) <= (c, d)}
     for g in groups:

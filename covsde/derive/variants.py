@@ -18,29 +18,30 @@ from __future__ import annotations
 import sympy as sp
 
 from .activations import make_activation
-from .blocks import Attention, DenseLayer, Residual, ResNetBranch, transformer_block
+from .blocks import Attention, DenseLayer, Residual, ResNetBranch, transformer_block, with_norm
 from .errors import CovsdeInputError
 from .symbols import param, show, value
 
 VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "layout", "mlp")
+         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "layout", "mlp", "norm")
 DEFAULTS = {"c_plus": 0, "c_minus": -1, "p": sp.Rational(1, 2), "activation": "relu", "a": 1,
             "e": sp.Rational(1, 2), "heads": 1, "centre": True, "identity": True, "skip": True}
 BOOLS = ("centre", "identity", "skip")
 # which names each variant uses (others are refused as inconsistent)
 USES = {
     "mlp": {"c_plus", "c_minus", "p", "activation", "a", "kappa"},
-    "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "q", "kappa"},
-    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
-    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask"},
+    "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "q", "kappa", "norm"},
+    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "norm"},
+    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "norm"},
     "transformer": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask", "layout", "mlp"},
+                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask", "layout", "mlp", "norm"},
 }
 
 
 POSITIVE = ("tau0", "a")
-CHOICES = {"layout": ("sequential", "parallel"), "mlp": ("plain", "swiglu", "geglu")}
+CHOICES = {"layout": ("sequential", "parallel"), "mlp": ("plain", "swiglu", "geglu"),
+           "norm": ("none", "pre-rms", "pre-ln", "post-rms", "post-ln")}
 # the gates' φ, scaled so that φ(0) = 0, φ'(0) = 1 (then shaped at p like any smooth activation)
 GATES = {"swiglu": "2*x/(1 + exp(-x))", "geglu": "x*(1 + erf(x/sqrt(2)))"}
 NONNEGATIVE = ("gamma", "gamma1", "gamma2", "lam", "lam1", "lam2", "p", "e", "q")
@@ -145,19 +146,21 @@ def build(variant: str, given: dict | None = None):
         return DenseLayer(act), p
     q = p.get("q", 0)
     if variant == "resnet":
-        return Residual(ResNetBranch(act), g, lam, q=q), p
+        return with_norm(Residual(ResNetBranch(act), g, lam, q=q), p.get("norm")), p
     if variant in ("attention", "standard-attention"):
         att = Attention(p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"], p["identity"], p.get("mask"))
         if not p["skip"]:
             if "gamma" in given or "lam" in given:
                 raise CovsdeInputError("gamma/lam are inconsistent with skip=false (no residual branch)")
+            if p.get("norm", "none") != "none":
+                raise CovsdeInputError("norm applies to a residual block: it is inconsistent with skip=false")
             return att, p
-        return Residual(att, g, lam, q=q), p
+        return with_norm(Residual(att, g, lam, q=q), p.get("norm")), p
     g1 = p.get("gamma1", g)
     g2 = p.get("gamma2", g)
     l1 = p.get("lam1", lam)
     l2 = p.get("lam2", lam if "gamma2" not in p else None)
     blk = transformer_block(act, g1, l1, g2, l2, p.get("tau0", param("tau0")), p["e"], p["heads"], p["centre"],
                             p["identity"], q=q, mask=p.get("mask"), layout=p.get("layout", "sequential"),
-                            mlp="plain" if p.get("mlp", "plain") == "plain" else "gated")
+                            mlp="plain" if p.get("mlp", "plain") == "plain" else "gated", norm=p.get("norm"))
     return blk, p

@@ -26,8 +26,9 @@ from .codegen import load_module, param_vector
 SCHEMES = {"em": 0, "psd": 1}
 
 
-def check_V0(V0, m=None, name="V0"):
-    """A symmetric positive-definite finite m×m float array, or a CovsdeInputError naming the problem."""
+def check_V0(V0, m=None, name="V0", state="V"):
+    """A symmetric positive-definite finite m×m float array (with ``state="correlation"``: unit diagonal),
+    or a CovsdeInputError naming the problem."""
     try:
         A = np.asarray(V0, dtype=float)
     except (TypeError, ValueError, OverflowError, RecursionError):
@@ -48,6 +49,9 @@ def check_V0(V0, m=None, name="V0"):
     w = np.linalg.eigvalsh(A)
     if w.min() <= 0:
         raise CovsdeInputError(f"{name} is not positive definite (smallest eigenvalue {w.min():.3g})")
+    if state == "correlation" and not np.allclose(np.diag(A), 1.0, rtol=0, atol=1e-12):
+        raise CovsdeInputError(f"{name} must be a correlation matrix (unit diagonal) for a normalised block, whose "
+                               f"state is the correlation: its diagonal is {np.diag(A).tolist()}")
     return 0.5 * (A + A.T)
 
 
@@ -181,7 +185,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     checks.choice("scheme", scheme, tuple(SCHEMES))
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit for these parameters (regime no-limit): {derivation.reason}")
-    V0 = check_V0(V0, derivation.m)
+    V0 = check_V0(V0, derivation.m, state=getattr(derivation, "state", "V"))
     T, dt, paths, nsteps = check_time(T, dt, paths)
     seed = checks.seed(seed)
     chunk = checks.integer("chunk", chunk, 1)
@@ -261,7 +265,7 @@ def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rto
 
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit for these parameters (regime no-limit): {derivation.reason}")
-    V0 = check_V0(V0, derivation.m)
+    V0 = check_V0(V0, derivation.m, state=getattr(derivation, "state", "V"))
     T = check_time(T)[0]
     threshold = checks.real("threshold", threshold, positive=True)
     m = derivation.m

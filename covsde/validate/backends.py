@@ -171,6 +171,13 @@ class TorchOps(Ops):
     def mul(self, a, b):
         return a * b
 
+    def norm(self, x, kind):
+        if kind == "ln":
+            x = x - x.mean(dim=-1, keepdim=True)
+        elif kind != "rms":
+            raise CovsdeInputError(f"norm kind must be rms or ln, got {kind!r}")
+        return x * (math.sqrt(x.shape[-1]) / torch.linalg.vector_norm(x, dim=-1, keepdim=True))
+
     def add(self, *xs):
         out = xs[0]
         for x in xs[1:]:

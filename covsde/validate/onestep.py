@@ -188,9 +188,10 @@ def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", c
                 control_variates=int(folds[0].sums[1].shape[0] - q))
 
 
-def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0, order=0.5):
+def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0, order=0.5, floor=0.0):
     """Agreement of estimated one-step moments with drift b (m×m) and diffusion Σ (m,m,m,m); each entry
-    is allowed a relative bias of bias·n^(−order) (the finite-width correction)."""
+    is allowed a relative bias of bias·n^(−order) (the finite-width correction) of max(|b|, its scale),
+    the scale being at least ``floor`` (validate: 1 % of max|V0|, for a V0 where b and Σ vanish)."""
     idx, n = mom["idx"], mom["n"]
     m = b.shape[0]
     n_tests = len(idx) + len(idx) * (len(idx) + 1) // 2
@@ -199,7 +200,7 @@ def compare_moments(mom, b, Sig, *, alpha=0.01, bias=1.0, order=0.5):
     worst, worst_ratio, drift_ok, diff_ok = "", -1.0, True, True
     d_est, d_se, d_ref = (np.zeros((m, m)) for _ in range(3))
     # finite-width bias scales with the whole matrix; the floor 0.01·√max|Σ| covers b ≡ 0
-    b_scale = max(0.25 * np.abs(b).max(), 0.01 * math.sqrt(np.abs(Sig).max()))
+    b_scale = max(0.25 * np.abs(b).max(), 0.01 * math.sqrt(np.abs(Sig).max()), floor)
     S_scale = 0.25 * np.abs(Sig).max()
     for k, (i, j) in enumerate(idx):
         est, se, ref = mom["mean"][k], mom["mean_se"][k] + 1e-300, b[i, j]

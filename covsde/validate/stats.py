@@ -63,10 +63,11 @@ def energy_test(X, Y, permutations=199, seed=0, max_n=1500):
     return float(e0), count / (permutations + 1)
 
 
-def law_test(V_net, V_sde, alpha=0.01, seed=0, permutations=199):
-    """Compare two samples of covariances; returns a dict with every statistic and the verdict."""
-    names, A = features(V_net)
-    _, B = features(V_sde)
+def law_test(V_net, V_sde, alpha=0.01, seed=0, permutations=199, norms=True):
+    """Compare two samples of covariances (``norms=False``: correlation matrices, the ρ features only);
+    returns a dict with every statistic and the verdict."""
+    names, A = features(V_net, norms)
+    _, B = features(V_sde, norms)
     ks = {}
     for j, nm in enumerate(names):
         r = sps.ks_2samp(A[:, j], B[:, j])

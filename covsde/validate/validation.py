@@ -110,7 +110,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
     if not isinstance(block, Block):
         raise CovsdeInputError(f"block must be a covsde Block, got {type(block).__name__} {block!r}")
     target = resolve_target(derivation, target)
-    V0 = check_V0(V0, derivation.m)
+    V0 = check_V0(V0, derivation.m, state=getattr(derivation, "state", "V"))
     T = checks.real("T", T, positive=True)
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
         raise CovsdeInputError(f"widths must be a list of integers ≥ 2, got {widths!r}")
@@ -220,7 +220,7 @@ def _law_tests(run, V_sde, timings):
     tests, quants, nets = {}, {}, {}
     for n, (depth, good, bad) in _networks(run, timings).items():
         nets[n] = good
-        res = law_test(good, V_sde, alpha=run.alpha / 2, seed=run.seed)
+        res = law_test(good, V_sde, alpha=run.alpha / 2, seed=run.seed, norms=_norms(run))
         res.update({"depth": depth, "bad_networks": bad})
         tests[str(n)] = res
         quants[str(n)] = summarize(good)["quantiles"]
@@ -235,10 +235,10 @@ def _convergence(run, tests, nets, V_sde):
     widths = run.widths
     disc = [tests[str(n)]["discrepancy"] for n in widths]
     rate = float(np.polyfit(np.log(widths), np.log(disc), 1)[0]) if len(widths) > 1 else None
-    F_sde = features(V_sde)[1]
+    F_sde = features(V_sde, _norms(run))[1]
     intervals, floor, floor95 = [], [], []
     for n in widths:
-        F_net = features(nets[n])[1]
+        F_net = features(nets[n], _norms(run))[1]
         intervals.append(discrepancy_interval(F_net, F_sde, seed=run.seed))
         mean, q95 = noise_floor(F_sde, len(F_net), seed=run.seed + 1)
         floor.append(mean)
@@ -246,6 +246,16 @@ def _convergence(run, tests, nets, V_sde):
     return {"widths": widths, "discrepancy": disc, "rate": rate,
             "shrinking": bool(len(widths) > 1 and disc[-1] < disc[0]), "discrepancy_interval": intervals,
             "noise_floor": floor, "noise_floor_q95": floor95}
+
+
+def _floor(run):
+    """The one-step drift's smallest scale: 1 % of max|V0| (b(V0) = 0 at a fixed point)."""
+    return 0.01 * float(np.abs(run.V0).max())
+
+
+def _norms(run):
+    """Whether the law tests use the norms log V^{αα} (not for a correlation state: its diagonal is 1)."""
+    return getattr(run.derivation, "state", "V") != "correlation"
 
 
 def _order(run):
@@ -269,7 +279,7 @@ def _one_step(run, onestep_samples):
     mom = one_step_moments(run.block, run.V0, n=n, samples=nos, seed=run.seed + 3, n_k=256,
                            device=run.device, target_se=target, max_samples=4 * nos)
     mom = rescale_moments(mom, kappa) if kappa != 1 else mom
-    return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run))
+    return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run), floor=_floor(run))
 
 
 def _scaled_piece(piece):
@@ -283,8 +293,9 @@ def _rejects(run, main, mom, b0, S0, kind, scale, Vp):
     """Does the combined procedure reject the SDE with this coefficient scaled (paths Vp)?"""
     scaled = compare_moments(mom, b0 * (scale if kind == "drift" else 1.0),
                              S0 * (max(scale, 0.0) if kind == "diffusion" else 1.0), alpha=run.alpha / 2,
-                             bias=ONESTEP_BIAS, order=_order(run))
-    return law_test(main, Vp, alpha=run.alpha / 2, seed=run.seed)["reject"] or not _ok(scaled, kind)
+                             bias=ONESTEP_BIAS, order=_order(run), floor=_floor(run))
+    return (law_test(main, Vp, alpha=run.alpha / 2, seed=run.seed, norms=_norms(run))["reject"]
+            or not _ok(scaled, kind))
 
 
 def _power_search(run, main, mom, b0, S0, grid):
@@ -365,7 +376,8 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
     report = {"variant": variant, "m": int(run.V0.shape[0]), "params": {k: str(v) for k, v in (params or {}).items()},
               "V0": run.V0.tolist(), "T": run.T, "widths": run.widths, "samples": run.samples, "backend": backend,
               "device": run.device, "dtype": dtype, "seed": run.seed, "alpha": run.alpha,
-              "sde": {"paths": run.sde_paths, "dt": run.dt, "scheme": "psd", **counts}}
+              "sde": {"paths": run.sde_paths, "dt": run.dt, "scheme": "psd", **counts},
+              "state": getattr(run.derivation, "state", "V")}
     tests, quants, nets = _law_tests(run, V_sde, timings)
     report.update({"tests": tests, "quantiles": {"sde": summarize(V_sde)["quantiles"], **quants},
                    "convergence": _convergence(run, tests, nets, V_sde)})
@@ -407,7 +419,7 @@ def _validate_ode(run, variant, params, power, power_grid, onestep_samples, timi
             rej = []
             for sg in (1, -1):
                 s = 1 + sg * delta
-                one = compare_moments(mom, b0 * s, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run))
+                one = compare_moments(mom, b0 * s, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run), floor=_floor(run))
                 rej.append(bool(mean_rejects(run, nets[run.widths[-1]], V_at[s], c["z_crit"], c["movement"])
                                 or not one.drift_ok))
                 report["power"]["rejections"][f"driftx{s:.2f}"] = rej[-1]
@@ -465,12 +477,14 @@ def plot_report(report, samples, files):
 
     from ..common.stats import features
 
-    names, F_sde = features(samples["sde"])
+    norms = report.get("state", "V") != "correlation"
+    names, F_sde = features(samples["sde"], norms)
     widths = report["widths"]
     cmap = plt.get_cmap("viridis")
     col = {n: cmap(0.15 + 0.7 * i / max(1, len(widths) - 1)) for i, n in enumerate(widths)}
     title = f"{report['variant']} (m={report['m']}, T={report['T']})"
-    show = [j for j, nm in enumerate(names) if nm.startswith("rho")][:1] + [names.index("logV_0_0")]
+    show = ([j for j, nm in enumerate(names) if nm.startswith("rho")][:1]
+            + ([names.index("logV_0_0")] if "logV_0_0" in names else []))
     fig, axes = plt.subplots(1, len(show), figsize=(5 * len(show), 4))
     axes = np.atleast_1d(axes)
     for ax, j in zip(axes, show):
@@ -478,7 +492,7 @@ def plot_report(report, samples, files):
         bins = np.linspace(lo, hi, 50)
         ax.hist(F_sde[:, j], bins=bins, density=True, histtype="stepfilled", alpha=0.3, color="C3", label="SDE")
         for n in widths:
-            _, F = features(samples[n])
+            _, F = features(samples[n], norms)
             ax.hist(F[:, j], bins=bins, density=True, histtype="step", lw=1.5, color=col[n],
                     label=f"networks n={n}, d={report['tests'][str(n)]['depth']}")
         ax.set_xlabel(names[j].replace("rho_", "ρ^").replace("logV_", "log V^") + " at T")
@@ -494,7 +508,7 @@ def plot_report(report, samples, files):
     qs = np.linspace(0.01, 0.99, 99)
     qsde = np.quantile(F_sde[:, j], qs)
     for n in widths:
-        _, F = features(samples[n])
+        _, F = features(samples[n], norms)
         ax.plot(qsde, np.quantile(F[:, j], qs), ".", color=col[n], label=f"n={n}")
     ax.plot([qsde[0], qsde[-1]], [qsde[0], qsde[-1]], "k--", lw=1, label="y = x")
     ax.set_xlabel(f"SDE quantiles of {names[j]}")
