@@ -1,0 +1,118 @@
+"""Normalisation (issue 13): RMSNorm and LayerNorm, pre- and post-placed, derived from ops.norm.
+
+Post-normalised blocks have the correlation matrix as state: checked against Itô's formula for
+ρ = V^{αβ}/√(V^{αα}V^{ββ}) applied to the un-normalised ResNet's SDE (symbolically, m = 2).  LayerNorm vs
+RMSNorm: the derived difference is 0 for these placements (the centring shrinks every Gram by 1 − 1/n, a row
+scaling the normalisation undoes); finite networks measure the difference of the two one-step drifts.
+Pre-normalised branches scaled by n^(−1/2) are the ODE b = γ0²(ρ(V) − V)."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from covsde.cli import main
+from covsde.derive import derive
+from covsde.derive.activations import make_activation
+from covsde.derive.blocks import Residual, ResNetBranch, with_norm
+from covsde.derive.errors import CovsdeInputError, NotSupported
+from covsde.derive.symbols import V_matrix
+from covsde.derive.variants import build
+from covsde.validate.onestep import compare_moments, one_step_moments
+
+G = sp.Symbol("gamma", positive=True)
+
+
+def _zero(x):
+    return sp.expand(x) == 0 or sp.simplify(x) == 0
+
+
+def test_post_norm_resnet_is_ito_of_the_resnet_sde():
+    m = 2
+    post = derive(with_norm(Residual(ResNetBranch(make_activation()), G), "post-rms"), m)
+    raw = derive(Residual(ResNetBranch(make_activation()), G), m, engine="entries")
+    assert post.state == "correlation" and post.regime == "sde"
+    V = V_matrix(m)
+    idx = [(i, j) for i in range(m) for j in range(i, m)]
+    unit = {V[a, a]: 1 for a in range(m)}
+    rho = {(a, b): V[a, b] / sp.sqrt(V[a, a] * V[b, b]) for a, b in idx}
+    b, S = raw.drift, raw.diffusion
+    for key in idx:
+        r = rho[key]
+        ito = sum(sp.diff(r, V[i, j]) * b[i, j] for i, j in idx)
+        ito += sum(sp.diff(r, V[i, j], V[k, l]) * S[(i, j, k, l)] for (i, j) in idx for (k, l) in idx) / 2
+        assert _zero(ito.xreplace(unit) - post.drift[key]), key
+    for k1, k2 in itertools.product(idx, idx):
+        cov = sum(sp.diff(rho[k1], V[i, j]) * sp.diff(rho[k2], V[k, l]) * S[(i, j, k, l)]
+                  for (i, j) in idx for (k, l) in idx)
+        assert _zero(cov.xreplace(unit) - post.diffusion[k1 + k2]), (k1, k2)
+
+
+def test_layernorm_and_rmsnorm_derive_the_same_coefficients():
+    for variant, extra in (("resnet", {}), ("attention", {"tau0": "0.8"})):
+        ln = derive(build(variant, {"norm": "post-ln", "gamma": "0.6", **extra})[0], 2)
+        rms = derive(build(variant, {"norm": "post-rms", "gamma": "0.6", **extra})[0], 2)
+        R = np.array([[1.0, 0.35], [0.35, 1.0]])
+        for x, y in zip(ln.numeric(R), rms.numeric(R)):
+            np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-13)
+    pre_ln = derive(build("transformer", {"norm": "pre-ln", "q": "1/2"})[0], 3)
+    pre_rms = derive(build("transformer", {"norm": "pre-rms", "q": "1/2"})[0], 3)
+    V = np.array([[1.3, 0.3, 0.1], [0.3, 0.8, 0.2], [0.1, 0.2, 1.1]])
+    vals = {"gamma": 0.7, "tau0": 1.0}
+    np.testing.assert_allclose(pre_ln.numeric(V, vals)[0], pre_rms.numeric(V, vals)[0], rtol=1e-12)
+
+
+def test_finite_networks_measure_the_layernorm_rmsnorm_difference():
+    """Post-normalised ResNet (γ = 0.6, m = 2, ρ = 0.35): real weights at n = 64 and 256, 4000 layers each, the
+    same weights and inputs for both norms (seed = n, paired).  The measured difference of the one-step drifts
+    n·E[ΔV^{01}] is within 4 SE of the derived difference 0 at both widths.  The resolution is poor and stated:
+    the paired SE is ≈ 0.014, 22 % of |b^{01}| = 0.061 (asserted below 30 %), so only a difference of about the
+    drift's own size would be detected at this sample size (measured: 0.019 at n = 64, −0.009 at n = 256)."""
+    from covsde.validate.onestep import sample_one_step
+
+    R = np.array([[1.0, 0.35], [0.35, 1.0]])
+    b01 = derive(build("resnet", {"norm": "post-rms", "gamma": "0.6"})[0], 2).numeric(R)[0][0, 1]
+    for n in (64, 256):
+        dv = {norm: sample_one_step(build("resnet", {"norm": norm, "gamma": "0.6"})[0], R, n, 4000, seed=n,
+                                    mode="weights")[0][:, 0, 1] * n for norm in ("post-ln", "post-rms")}
+        diff = dv["post-ln"] - dv["post-rms"]
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
+        assert abs(diff.mean()) <= 4 * se and se < 0.3 * abs(b01), (n, diff.mean(), se, b01)
+
+
+def test_post_norm_one_step_with_real_weights():
+    """Post-RMS ResNet, γ = 0.6, m = 2: real weights at n = 64 and 128 (4000 layers, seed = n) agree with b, Σ
+    and reject Σ × 1.25; the exact sampler (n = 1024, 40 000 layers, control variates, seed 2) rejects b × 1.25."""
+    blk, _ = build("resnet", {"norm": "post-rms", "gamma": "0.6"})
+    d = derive(blk, 2)
+    R = np.array([[1.0, 0.35], [0.35, 1.0]])
+    b, Sig = d.numeric(R)
+    for n in (64, 128):
+        mom = one_step_moments(blk, R, n=n, samples=4000, seed=n, mode="weights")
+        res = compare_moments(mom, b, Sig, floor=0.01)
+        assert res.ok, res.worst
+        assert not compare_moments(mom, b, 1.25 * Sig, floor=0.01).diffusion_ok
+    mom = one_step_moments(blk, R, n=1024, samples=40000, seed=2)
+    assert compare_moments(mom, b, Sig, floor=0.01).ok
+    assert not compare_moments(mom, 1.25 * b, Sig, floor=0.01).drift_ok
+
+
+def test_pre_norm_with_a_small_branch_is_the_correlation_ode():
+    d = derive(build("resnet", {"norm": "pre-rms", "q": "1/2", "gamma": "0.7"})[0], 3)
+    assert d.regime == "ode" and d.state == "V" and d.engine == "matrix"
+    V = np.array([[1.3, 0.3, 0.1], [0.3, 0.8, 0.2], [0.1, 0.2, 1.1]])
+    s = 1 / np.sqrt(np.diag(V))
+    np.testing.assert_allclose(d.numeric(V)[0], 0.49 * (s[:, None] * V * s[None, :] - V), rtol=1e-12)
+
+
+def test_normalised_blocks_are_checked(capsys):
+    with pytest.raises(NotSupported, match="norms relax"):
+        derive(build("resnet", {"norm": "pre-rms"})[0], 2)
+    with pytest.raises(CovsdeInputError, match="norm"):
+        build("resnet", {"norm": "mid-rms"})
+    assert main(["derive", "resnet", "--set", "norm=post-ln", "--m", "2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "correlation"
+    assert main(["simulate", "resnet", "--set", "norm=post-rms", "--set", "gamma=0.5", "--V0", "[[2,0.2],[0.2,1]]",
+                 "--T", "0.1"]) == 2
+    assert "correlation matrix (unit diagonal)" in capsys.readouterr().err
