@@ -15,7 +15,8 @@ def test_derive_transformer_json():
     r = cli("derive", "transformer", "--m", "3", "--format", "json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert set(d) == {"variant", "m", "params", "regime", "reason", "drift", "diffusion", "matrix", "kappa", "time"}
+    assert set(d) == {"variant", "m", "params", "regime", "reason", "drift", "diffusion", "matrix", "kappa", "time",
+                      "state"}
     assert d["variant"] == "transformer" and d["m"] == 3 and d["regime"] == "sde"
     assert len(d["drift"]) == 3 and all(len(row) == 3 for row in d["drift"])
     assert len(d["diffusion"]) == 36  # a ≤ b, c ≤ d for m = 3

@@ -11,7 +11,7 @@ OPERATIONS = [n for n, f in vars(Ops).items() if inspect.isfunction(f) and not n
 
 def test_the_protocol_lists_the_operations_blocks_use():
     assert set(OPERATIONS) == {"linear", "act", "logits", "softmax", "matmul", "add", "scale", "concat", "heads",
-                               "eye", "uniform", "note"}
+                               "eye", "uniform", "note", "norm", "mul"}
     assert all(inspect.getdoc(getattr(Ops, n)) for n in OPERATIONS)
 
 
