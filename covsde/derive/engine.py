@@ -253,11 +253,12 @@ def _derive(block, m, engine, alg=None, kappa=1):
         res = Derivation(**base, regime="sde", reason="", matrix=MatrixForm(drift, groups))
     else:
         if state == "correlation":  # the diagonal is fixed: its drift is zero (checked), stated exactly
-            drift = sp.Matrix(drift)
+            drift = sp.Matrix(drift).applyfunc(sp.expand)  # the norm's nested expansions collapse (100× shorter)
             for a in range(m):
                 if not ops.probe.is_zero(drift[a, a]):
                     raise AssertionError(f"a normalised block moved V[{a},{a}]: {drift[a, a]}")
                 drift[a, a] = 0
+            groups = [_merge_right(g, m) for g in groups]
         res = Derivation(**base, regime="sde", reason="", entry_drift=sp.ImmutableMatrix(drift), entry_noise=groups)
     return _spread(_regime(res, ops, drift, groups, kappa), G, ops.probe, kappa)
 
@@ -288,6 +289,19 @@ def _check_resolved(ops, drift, groups):
     if any(s.name.startswith(UNRESOLVED) for e in exprs for s in sp.sympify(e).free_symbols):
         raise NotSupported("; ".join(ops.unresolved) + " reaches the limit (the kernel map's derivative "
                            "is not carried): not supported yet")
+
+
+def _merge_right(g, m):
+    """Σ c_t A_t Ẑ^{(T)} B with a shared (T, B) as one term (Σ c_t A_t) Ẑ^{(T)} B, entries expanded (per entry:
+    a normalised block's expansion leaves many terms that share a right factor)."""
+    merged = {}
+    for t in g.terms:
+        B = None if t.B is None else sp.ImmutableMatrix(t.B.applyfunc(sp.expand))
+        A = sp.eye(m) if t.A is None else t.A
+        key = (t.T, B)
+        merged[key] = merged.get(key, sp.zeros(m, m)) + t.coef * A
+    return NoiseGroup([NoiseTerm(sp.Integer(1), sp.ImmutableMatrix(A.applyfunc(sp.expand)), T, B)
+                       for (T, B), A in merged.items() if any(x != 0 for x in A.applyfunc(sp.expand))])
 
 
 def _group_noise(terms: dict, probe, alg) -> list[NoiseGroup]:
