@@ -123,6 +123,8 @@ def plot_concentration(report, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import finish_width_plot
+
     c = report["ode"]
     w = np.array(report["widths"], float)
     per = [c["per_width"][str(int(n))] for n in w]
@@ -134,13 +136,6 @@ def plot_concentration(report, path):
     ax.plot(w, spread, "s-", label="spread (largest std of V_T)")
     ax.plot(w, spread[0] * (w / w[0]) ** c["spread_rate_theory"], "k:",
             label=f"theory ∝ n^{c['spread_rate_theory']:.2f}" + (" (bound)" if c["spread_theory"] == "bound" else ""))
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(w, [str(int(x)) for x in w])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlabel("width n")
     ax.set_title(f"{report['variant']} (m={report['m']}, T={report['T']}): concentration on the ODE")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_width_plot(fig, ax, w, path, plt)

@@ -33,6 +33,7 @@ from ..common.errors import CovsdeInputError
 from .executors import EXECUTORS, dask_client, run_pieces
 from .networks import run_networks
 from .onestep import compare_moments, one_step_moments
+from .plots import finish_width_plot
 from .ode_target import concentration, depth_at, kappa_of, mean_rejects, ode_path, rescale_moments
 from .stats import discrepancy_interval, law_test, noise_floor
 
@@ -453,17 +454,10 @@ def _plot_convergence(report, title, path, plt):
         top = d.max()
     if c["rate"] is not None:
         ax.plot(w, d[0] * (w / w[0]) ** c["rate"], "--", label=f"fit ∝ n^{c['rate']:.2f}")
-    ax.set_xscale("log")
     ax.set_ylim(0, 1.25 * top)
-    ax.set_xticks(w, [str(int(x)) for x in w])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlabel("width n")
     ax.set_ylabel("discrepancy (KS statistic)")
     ax.set_title(f"{title}: convergence in n")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_width_plot(fig, ax, w, path, plt)
 
 
 def plot_report(report, samples, files):

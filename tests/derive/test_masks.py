@@ -84,7 +84,7 @@ def test_causal_attention_one_step_with_real_weights():
     """m = 3, γ = 0.8, τ0 = 0.7.  Real weight matrices (torch), n = 64 and 128, 4000 layers each (seed = n):
     n·E[ΔV] and n·Cov[ΔV] agree with b and Σ (Bonferroni α = 0.01 plus the 1/√n allowance), and the
     diffusion × 1.25 is rejected.  Real weights leave the drift's standard error at ~3× |b| (no control
-    variates), so the drift's power comes from the exact sampler of the same ops (n = 1024, 20 000 layers,
+    variates), so the drift's power comes from the exact sampler of the same ops (n = 512, 12 000 layers,
     control variates, seed 7): b accepted, b × 1.25 rejected."""
     from covsde.validate.onestep import compare_moments, one_step_moments
 
@@ -97,6 +97,6 @@ def test_causal_attention_one_step_with_real_weights():
         res = compare_moments(mom, b, Sig)
         assert res.ok, res.worst
         assert not compare_moments(mom, b, 1.25 * Sig).diffusion_ok
-    mom = one_step_moments(blk, V, n=1024, samples=20000, seed=7, n_k=256)
+    mom = one_step_moments(blk, V, n=512, samples=12000, seed=7, n_k=256)
     assert compare_moments(mom, b, Sig).ok
     assert not compare_moments(mom, 1.25 * b, Sig).drift_ok
