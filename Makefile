@@ -30,6 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=12 tests
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/bench_derive.py
 	$(BIN)/python benchmarks/bench_integrator.py
 	$(BIN)/python benchmarks/bench_validate.py
