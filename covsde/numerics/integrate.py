@@ -208,7 +208,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     t0 = time.perf_counter()
     bar = Progress(paths, "simulate", "paths", enabled=progress is None or bool(progress))
     args = (V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold))
-    tail = (bool(drift_only), float(drift_scale), math.sqrt(float(diffusion_scale)))
+    tail = (bool(drift_only), float(drift_scale), math.sqrt(float(diffusion_scale)),
+            getattr(derivation, "state", "V") == "correlation")
 
     def run(c0, c1):
         """Chunks c0..c1-1 (each carries its own seed: the batching does not change the result)."""

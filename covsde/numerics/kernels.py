@@ -64,7 +64,7 @@ def _draw(rng, Z, m):
 
 @njit(cache=True, error_model="numpy")
 def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
-               nscale):
+               nscale, unit_diag):
     m = V0.shape[0]
     V = np.empty((m, m))
     Vn = np.empty((m, m))
@@ -109,6 +109,12 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
                     linalg.psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn)
                 if linalg.accept(Vn, threshold):
                     V[:, :] = Vn
+                    if unit_diag:  # a correlation state: back onto unit diagonal (the PSD step's quadratic terms move it)
+                        for i in range(m):
+                            D[i, 0] = 1.0 / math.sqrt(V[i, i])
+                        for i in range(m):
+                            for j in range(m):
+                                V[i, j] *= D[i, 0] * D[j, 0]
                 else:
                     st = 1
             if st != 0:
@@ -135,7 +141,7 @@ def _finite_at(V0, P):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
-             bscale, nscale):
+             bscale, nscale, unit_diag):
     npaths = Vout.shape[1]
     nchunks = len(rngs)
     if not _finite_at(V0, P):  # parameter values whose coefficients are not finite: nothing is run
@@ -145,7 +151,7 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
         lo = c * chunk
         hi = min(lo + chunk, npaths)
         _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
-                   tdeath[lo:hi], drift_only, bscale, nscale)
+                   tdeath[lo:hi], drift_only, bscale, nscale, unit_diag)
 
 
 @njit(cache=True, error_model="numpy")

@@ -117,3 +117,15 @@ def test_normalised_blocks_are_checked(capsys):
     assert main(["simulate", "resnet", "--set", "norm=post-rms", "--set", "gamma=0.5", "--V0", "[[2,0.2],[0.2,1]]",
                  "--T", "0.1"]) == 2
     assert "correlation matrix (unit diagonal)" in capsys.readouterr().err
+
+
+def test_a_correlation_state_stays_on_unit_diagonal():
+    """simulate keeps a correlation state's diagonal at 1 (the default PSD step's quadratic terms would move
+    it by O(dt) per step: the kernel projects back), and its ρ stays in (−1, 1); 200 paths, seed 0."""
+    from covsde.numerics.integrate import simulate
+
+    d = derive(build("resnet", {"norm": "post-rms", "gamma": "0.5"})[0], 2)
+    r = simulate(d, [[1.0, 0.2], [0.2, 1.0]], 0.5, dt=0.01, paths=200, seed=0, progress=False)
+    VT = r.V[-1]
+    assert r.alive.all() and np.abs(VT[:, [0, 1], [0, 1]] - 1).max() < 1e-12
+    assert np.abs(VT[:, 0, 1]).max() < 1 and VT[:, 0, 1].std() > 0.05
