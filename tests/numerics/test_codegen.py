@@ -58,7 +58,7 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
     Vout, status, tdeath = np.zeros((1, 4, 2, 2)), np.zeros(4, dtype=np.int64), np.full(4, np.inf)
     ns["simulate"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout, status,
-                   tdeath, False, 1.0, 1.0)
+                   tdeath, False, 1.0, 1.0, False)
     assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
 
 
