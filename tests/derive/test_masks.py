@@ -81,7 +81,7 @@ def test_masks_are_checked():
 
 
 def test_causal_attention_one_step_with_real_weights():
-    """m = 3, γ = 0.8, τ0 = 0.7.  Real weight matrices (torch), n = 64 and 128, 4000 layers each (seed = n):
+    """m = 3, γ = 0.8, τ0 = 0.7.  Real weight matrices (torch), n = 64 and 128, 2500 layers each (seed = n):
     n·E[ΔV] and n·Cov[ΔV] agree with b and Σ (Bonferroni α = 0.01 plus the 1/√n allowance), and the
     diffusion × 1.25 is rejected.  Real weights leave the drift's standard error at ~3× |b| (no control
     variates), so the drift's power comes from the exact sampler of the same ops (n = 512, 12 000 layers,
@@ -93,7 +93,7 @@ def test_causal_attention_one_step_with_real_weights():
     V = np.array([[1.0, 0.3, 0.1], [0.3, 0.8, 0.2], [0.1, 0.2, 1.1]])
     b, Sig = d.numeric(V)
     for n in (64, 128):
-        mom = one_step_moments(blk, V, n=n, samples=4000, seed=n, mode="weights")
+        mom = one_step_moments(blk, V, n=n, samples=2500, seed=n, mode="weights")
         res = compare_moments(mom, b, Sig)
         assert res.ok, res.worst
         assert not compare_moments(mom, b, 1.25 * Sig).diffusion_ok

@@ -52,9 +52,9 @@ def test_choices_are_checked():
 
 def test_gated_mlp_one_step_with_real_weights():
     """A GeGLU branch X' = λX + γ·GeGLU(X), γ = 0.7·n^(−1/2) (regime ode), m = 3: real weights at n = 64 and
-    128 (4000 layers each, seed = n): n·E[ΔV] agrees with b (Bonferroni α = 0.01 plus the 1.5/√n allowance;
+    128 (2500 layers each, seed = n): n·E[ΔV] agrees with b (Bonferroni α = 0.01 plus the 1.5/√n allowance;
     SE ≈ 15 % of max|b| without control variates) and n·Cov[ΔV] → 0 (like 1/n: shrinks by more than 1.4×
-    over the 2× width); the exact sampler of the same ops (n = 1024, 4000 layers, control variates: SE ≈ 1 %
+    over the 2× width); the exact sampler of the same ops (n = 512, 4000 layers, control variates: SE ≈ 1 %
     of max|b|, seed 1) accepts b and rejects b × 1.25."""
     from covsde.derive.blocks import GatedMLPBranch
     from covsde.derive.variants import GATES
@@ -65,25 +65,25 @@ def test_gated_mlp_one_step_with_real_weights():
     b, Sig = d.numeric(V3)
     spread = []
     for n in (64, 128):
-        mom = one_step_moments(blk, V3, n=n, samples=4000, seed=n, mode="weights")
+        mom = one_step_moments(blk, V3, n=n, samples=2500, seed=n, mode="weights")
         res = compare_moments(mom, b, Sig, bias=1.5)
         assert res.drift_ok, res.worst
         spread.append(np.abs(np.diag(mom["cov"])).max())
     assert spread[1] < spread[0] / 1.4, spread
-    mom = one_step_moments(blk, V3, n=1024, samples=4000, seed=1)
+    mom = one_step_moments(blk, V3, n=512, samples=4000, seed=1)
     assert compare_moments(mom, b, Sig, bias=1.5).drift_ok
     assert not compare_moments(mom, 1.25 * b, Sig, bias=1.5).drift_ok
 
 
 def test_parallel_block_one_step_with_real_weights():
-    """Parallel attention + MLP, γ = 0.8, τ0 = 0.7, m = 3: real weights at n = 64 and 128 (4000 layers, seed = n)
+    """Parallel attention + MLP, γ = 0.8, τ0 = 0.7, m = 3: real weights at n = 64 and 128 (2500 layers, seed = n)
     agree with b and Σ and reject Σ × 1.25; the exact sampler (m = 2, where the cross-draw product control
     variates apply: n = 512, 12 000 layers, seed 3, SE ≈ 1.5 % of b) accepts b and rejects b × 1.25 and × 0.75."""
     blk, _ = build("transformer", {"layout": "parallel", "gamma": "0.8", "tau0": "0.7"})
     d = derive(blk, 3)
     b, Sig = d.numeric(V3)
     for n in (64, 128):
-        mom = one_step_moments(blk, V3, n=n, samples=4000, seed=n, mode="weights")
+        mom = one_step_moments(blk, V3, n=n, samples=2500, seed=n, mode="weights")
         res = compare_moments(mom, b, Sig)
         assert res.ok, res.worst
         assert not compare_moments(mom, b, 1.25 * Sig).diffusion_ok
