@@ -431,13 +431,19 @@ class SymbolicOps(Ops):
         out = Ser.const(alg, alg.emap(K.leading(), off.get(sp.Integer(0), 0), dia.get(sp.Integer(0), 0)))
         shifted = sorted(e for e, M in K.det.items() if e > 0 and not self.probe.matrix_is_zero(M))
         if shifted:
-            k = len(self.unresolved)
-            d = [sp.Symbol(f"{UNRESOLVED}{k}_{i}") for i in range(3)]
-            self.unresolved.append(f"the response of {act!r} to the O(n^(-{shifted[0] / 2})) shift of its Gram")
-            out = out + Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), shifted[0])
+            out = out + self._unresolved(f"the response of {act!r} to the O(n^(-{shifted[0] / 2})) shift of its Gram",
+                                         shifted[0])
         for e in sorted(e for e, terms in K.noise.items() if terms)[:1]:
             out = out + Ser.gaussian(alg, self.registry.new("fluctuation through g", foreign=True), e)
         return out
+
+    def _unresolved(self, what, e) -> Ser:
+        """A deterministic term of order ε^e the expansion cannot resolve: δ₁I + δ₂V + δ₃11ᵀ/m with fresh
+        symbols (:data:`UNRESOLVED`), so that the engine can check it does not reach the limit."""
+        alg = self.alg
+        d = [sp.Symbol(f"{UNRESOLVED}{len(self.unresolved)}_{i}") for i in range(3)]
+        self.unresolved.append(what)
+        return Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), e)
 
     def _gate_gram(self, g: GateNode) -> Ser:
         """Gram of a ∘ b, a and b with independent weights: given the input, the columns of a and b are
@@ -453,10 +459,8 @@ class SymbolicOps(Ops):
         out = Ser.const(alg, alg.hadamard(Ka.leading(), Kb.leading()))
         moved = sorted(e for K in (Ka, Kb) for e, M in K.det.items() if e > 0 and not self.probe.matrix_is_zero(M))
         if moved:
-            k = len(self.unresolved)
-            d = [sp.Symbol(f"{UNRESOLVED}{k}_{i}") for i in range(3)]
-            self.unresolved.append(f"the gated product's response to the O(n^(-{min(moved) / 2})) change of its inputs' Grams")
-            out = out + Ser.const(alg, d[0] * alg.eye() + d[1] * alg.V + d[2] * alg.uniform(), min(moved))
+            out = out + self._unresolved(f"the gated product's response to the O(n^(-{min(moved) / 2})) change of its "
+                                         "inputs' Grams", min(moved))
         return out + Ser.gaussian(alg, self.registry.new("gate column average", foreign=True), 1)
 
     def _act_series(self, act):

@@ -52,6 +52,12 @@ class Probe:
             self._params[s.name] = self.rng.uniform(lo, hi)
         return self._params[s.name]
 
+    def on_correlations(self):
+        """The same kind of probe, with the same parameter values, at random correlation matrices."""
+        other = type(self)(self.m, unit_diagonal=True)
+        other._params = self._params
+        return other
+
     def values(self, exprs):
         syms = set()
         for e in exprs:

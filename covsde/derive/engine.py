@@ -185,13 +185,7 @@ def _orders(G, ops, kappa=1):
 
 def _relaxes(D0, alg, notes):
     """Does the O(1) change vanish on correlation matrices (norms relaxing to 1, correlations kept)?"""
-    if notes or not hasattr(alg, "probe"):
-        return False
-    from .algebras import MatrixProbe, EntryProbe
-
-    unit = (MatrixProbe if isinstance(alg, MatrixAlgebra) else EntryProbe)(alg.probe.m, unit_diagonal=True)
-    unit._params = alg.probe._params
-    return unit.matrix_is_zero(D0)
+    return not notes and alg.probe.on_correlations().matrix_is_zero(D0)
 
 
 def _show(M):

@@ -259,9 +259,10 @@ def drift_function(derivation, params=None):
 
 
 def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rtol=1e-10, atol=1e-12,
-              method="DOP853"):
+              method="DOP853", compiled=True):
     """The drift-only ODE dV/dt = b(V) with an adaptive high-order solver; stops at blow-up
-    (max|V| > threshold), reported as ``blowup_time``."""
+    (max|V| > threshold), reported as ``blowup_time``.  ``compiled=False``: the derivation's numeric drift
+    instead of the generated module (no compilation; for the small m of a validation)."""
     from scipy.integrate import solve_ivp
 
     if not derivation.has_limit:
@@ -270,7 +271,13 @@ def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rto
     T = check_time(T)[0]
     threshold = checks.real("threshold", threshold, positive=True)
     m = derivation.m
-    b = drift_function(derivation, params)
+    if compiled:
+        b = drift_function(derivation, params)
+    else:
+        num = derivation.numeric_fn()
+
+        def b(V):
+            return np.asarray(num(V, params or {})[0], dtype=float)
 
     def f(t, y):
         return b(y.reshape(m, m)).ravel()

@@ -40,26 +40,15 @@ def depth_at(T, n, kappa) -> int:
 
 
 def ode_path(run, scales):
-    """V_ode(s·T) for each s in ``scales`` (the drift scaled by s is the ODE run to s·T); DOP853 on the
-    derivation's numeric drift (no compiled module needed at the small m of a validation)."""
-    from scipy.integrate import solve_ivp
+    """V_ode(s·T) for each s in ``scales`` (the drift scaled by s is the ODE run to s·T); the numerics' ODE
+    solver on the derivation's numeric drift (no compiled module needed at the small m of a validation)."""
+    from ..numerics.integrate import solve_ode
 
-    m = run.V0.shape[0]
-    f = run.derivation.numeric_fn()
     times = sorted({float(s) * run.T for s in scales})
-
-    def rhs(t, y):
-        return np.asarray(f(y.reshape(m, m), run.values or {})[0], dtype=float).ravel()
-
-    def blow(t, y):
-        return 1e6 - np.abs(y).max()
-
-    blow.terminal = True
-    sol = solve_ivp(rhs, (0.0, max(times)), run.V0.ravel(), method="DOP853", rtol=1e-10, atol=1e-12,
-                    t_eval=times, events=blow)
-    if len(sol.t_events[0]) or not sol.success:
+    sol = solve_ode(run.derivation, run.V0, max(times), params=run.values, t_eval=times, compiled=False)
+    if sol.blowup_time is not None or not sol.success:
         raise ArithmeticError(f"the ODE could not be solved to t = {max(times)}: {sol.message}")
-    return {s: sol.y[:, times.index(float(s) * run.T)].reshape(m, m) for s in scales}
+    return {s: sol.V[times.index(float(s) * run.T)] for s in scales}
 
 
 def _mean_check(nets_n, V_target, n, kappa, scale, z):
