@@ -36,22 +36,19 @@ from .errors import CovsdeInputError, NotSupported
 from .symbols import value
 
 BORDELON_NAMES = ("alphaA", "alphaL", "beta0")
-# the covsde parameters each variant gets from the preset
-_SETS = {"mlp": ("p", "c_plus", "c_minus", "kappa"),
-         "resnet": ("p", "c_plus", "c_minus", "gamma", "lam", "q", "kappa"),
-         "attention": ("gamma", "lam", "q", "kappa", "e", "tau0", "centre", "identity"),
-         "standard-attention": ("gamma", "lam", "q", "kappa", "e", "tau0", "centre", "identity"),
-         "transformer": ("p", "c_plus", "c_minus", "gamma", "lam", "q", "kappa", "e", "tau0", "centre", "identity")}
+ATTENTION_VARIANTS = ("attention", "standard-attention", "transformer")
 
 
 def bordelon(variant: str, alphaA=None, alphaL=sp.Rational(1, 2), beta0=1, kappa=sp.Rational(1, 2)) -> dict:
     """covsde parameters (for :func:`covsde.derive.variants.build`) of Bordelon et al.'s
     parameterisation (see the module docstring); exponents are exact rationals (alphaA: default 1, only
     for the variants with attention)."""
-    if variant not in _SETS:
+    from .variants import USES
+
+    if variant not in USES:
         raise CovsdeInputError(f"the preset bordelon has no mapping for variant {variant!r} "
-                               f"(known: {', '.join(_SETS)})")
-    if variant not in ("attention", "standard-attention", "transformer") and alphaA is not None:
+                               f"(known: {', '.join(USES)})")
+    if variant not in ATTENTION_VARIANTS and alphaA is not None:
         raise CovsdeInputError(f"alphaA (the attention logits' exponent) does not apply to variant {variant!r}")
     aL = value("alphaL", alphaL, nonneg=True, number=True)
     aA = value("alphaA", 1 if alphaA is None else alphaA, nonneg=True, number=True)
@@ -61,13 +58,13 @@ def bordelon(variant: str, alphaA=None, alphaL=sp.Rational(1, 2), beta0=1, kappa
                                "kappa in (0, 1)")
     b0 = value("beta0", beta0, nonneg=True)
     full = {"p": 0, "c_plus": 0, "c_minus": -1, "gamma": b0, "lam": 1, "q": sp.Rational(k * aL), "kappa": k}
-    if variant in ("attention", "standard-attention", "transformer"):
+    if variant in ATTENTION_VARIANTS:
         if aA != 1:
             raise NotSupported(f"alphaA = {aA}: only alphaA = 1 (μP attention) is mapped; at alphaA = 1/2 the logits "
                                "are O(1) and the infinite-head limit needs the Gaussian expectation of "
                                "softmax(Y) V softmax(Y)ᵀ (an m-dimensional integral), which covsde does not carry yet")
         full.update({"e": sp.Rational(1, 2), "tau0": 1, "centre": False, "identity": False})
-    return {name: full[name] for name in _SETS[variant]}
+    return {name: v for name, v in full.items() if name in USES[variant]}  # the parameters the variant takes
 
 
 PRESETS = {"bordelon": (bordelon, BORDELON_NAMES)}

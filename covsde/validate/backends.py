@@ -69,6 +69,7 @@ class TorchOps(Ops):
         self.failed = torch.zeros(self.B, dtype=torch.bool, device=self.device)  # singular Gram met
         self._fresh = {}  # id → (fresh projection, its chol factor), for activation control variates
         self._act_cache = {}
+        self._masks = {}  # repr(mask) → its boolean m×m tensor
 
     # ---- randomness ------------------------------------------------------------------------
     def randn(self, *shape):
@@ -155,10 +156,10 @@ class TorchOps(Ops):
         return q @ k.transpose(-1, -2) / tau
 
     def _allowed(self, mask):
-        key = ("mask", repr(mask))
-        if key not in self._act_cache:
-            self._act_cache[key] = torch.tensor(mask.allowed(self.m), dtype=torch.bool, device=self.device)
-        return self._act_cache[key]
+        key = repr(mask)
+        if key not in self._masks:
+            self._masks[key] = torch.tensor(mask.allowed(self.m), dtype=torch.bool, device=self.device)
+        return self._masks[key]
 
     def softmax(self, S, mask=None):
         if mask is not None:
