@@ -34,6 +34,7 @@ import sympy as sp
 
 from .errors import CovsdeInputError, NotSupported
 from .symbols import value
+from .variant_names import USES
 
 BORDELON_NAMES = ("alphaA", "alphaL", "beta0")
 ATTENTION_VARIANTS = ("attention", "standard-attention", "transformer")
@@ -43,8 +44,6 @@ def bordelon(variant: str, alphaA=None, alphaL=sp.Rational(1, 2), beta0=1, kappa
     """covsde parameters (for :func:`covsde.derive.variants.build`) of Bordelon et al.'s
     parameterisation (see the module docstring); exponents are exact rationals (alphaA: default 1, only
     for the variants with attention)."""
-    from .variants import USES
-
     if variant not in USES:
         raise CovsdeInputError(f"the preset bordelon has no mapping for variant {variant!r} "
                                f"(known: {', '.join(USES)})")

@@ -21,22 +21,13 @@ from .activations import make_activation
 from .blocks import Attention, DenseLayer, Residual, ResNetBranch, transformer_block, with_norm
 from .errors import CovsdeInputError
 from .symbols import param, show, value
+from .variant_names import USES, VARIANTS  # noqa: F401 - re-exported
 
-VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
 NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
          "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "layout", "mlp", "norm")
 DEFAULTS = {"c_plus": 0, "c_minus": -1, "p": sp.Rational(1, 2), "activation": "relu", "a": 1,
             "e": sp.Rational(1, 2), "heads": 1, "centre": True, "identity": True, "skip": True}
 BOOLS = ("centre", "identity", "skip")
-# which names each variant uses (others are refused as inconsistent)
-USES = {
-    "mlp": {"c_plus", "c_minus", "p", "activation", "a", "kappa"},
-    "resnet": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "q", "kappa", "norm"},
-    "attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "norm"},
-    "standard-attention": {"gamma", "lam", "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "norm"},
-    "transformer": {"c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
-                    "tau0", "e", "heads", "centre", "identity", "q", "kappa", "mask", "layout", "mlp", "norm"},
-}
 
 
 POSITIVE = ("tau0", "a")
