@@ -32,6 +32,11 @@ class Block:
         block ends with a normalisation (unit diagonal: only the correlations evolve)."""
         return "V"
 
+    def centred_rows(self) -> bool:
+        """Whether every token's output row has mean 0 over the width (the block ends with a LayerNorm): the
+        input the next layer of the same block reads, which one-step tests of finite networks reproduce."""
+        return False
+
     def __repr__(self):
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
@@ -74,6 +79,9 @@ class Serial(Block):
     def state(self):
         return self.blocks[-1].state()
 
+    def centred_rows(self):
+        return self.blocks[-1].centred_rows()
+
     def __repr__(self):
         return "Serial(" + ", ".join(map(repr, self.blocks)) + ")"
 
@@ -96,6 +104,9 @@ class Norm(Block):
 
     def state(self):
         return "correlation"
+
+    def centred_rows(self):
+        return self.kind == "ln"
 
 
 def with_norm(block: Residual, norm: str | None) -> Block:

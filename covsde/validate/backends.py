@@ -248,12 +248,15 @@ class TorchOps(Ops):
         return torch.cat(cols, dim=1)
 
 
-def whitened_input(V, n, batch, *, dtype=torch.float64, device="cpu", generator=None):
+def whitened_input(V, n, batch, *, dtype=torch.float64, device="cpu", generator=None, centred=False):
     """B inputs X ∈ R^{m×n} with X Xᵀ/n = V exactly and Gaussian-looking columns:
-    X = chol(V) · chol(G Gᵀ/n)^{-1} G, G i.i.d. N(0,1)."""
+    X = chol(V) · chol(G Gᵀ/n)^{-1} G, G i.i.d. N(0,1).  ``centred``: every token's row has mean 0 over
+    the width (G's rows centred first), as the output of a LayerNorm has."""
     V = torch.as_tensor(V, dtype=dtype, device=device)
     m = V.shape[-1]
     G = torch.randn(batch, m, n, generator=generator, dtype=dtype, device=device)
+    if centred:
+        G = G - G.mean(-1, keepdim=True)
     Lg = torch.linalg.cholesky(G @ G.transpose(-1, -2) / n)
     U = torch.linalg.solve_triangular(Lg, G, upper=False)
     return torch.linalg.cholesky(V) @ U

@@ -75,7 +75,7 @@ def estimate_one_step(m, n, samples, chunk=CHUNK):
     return mem, flops
 
 
-def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
+def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products, centred=False):
     """Yield (ΔV (b, m, m), control variates (b, p)) for chunks of one-layer draws from V."""
     V = np.asarray(V, dtype=float)
     m = V.shape[0]
@@ -85,7 +85,7 @@ def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
     while done < samples:
         b = min(chunk, samples - done)
         ops = TorchOps(n, m, b, mode=mode, n_k=n_k, generator=gen, record=(mode == "exact"), device=device)
-        x = whitened_input(V, n, (b + 1) // 2, generator=gen, device=device)
+        x = whitened_input(V, n, (b + 1) // 2, generator=gen, device=device, centred=centred)
         x = torch.cat([x, -x])[:b]  # antithetic inputs: odd functionals of X cancel exactly
         ops.begin(x)
         y = block.step(x, ops)
@@ -97,10 +97,11 @@ def _chunks(block, V, n, samples, *, seed, chunk, mode, n_k, device, products):
 
 
 def sample_one_step(block, V, n, samples, *, seed=0, chunk=CHUNK, mode="exact", n_k=None, device="cpu",
-                    products=False):
-    """(ΔV samples (B, m, m), control variates (B, p)) for one layer from V."""
+                    products=False, centred=False):
+    """(ΔV samples (B, m, m), control variates (B, p)) for one layer from V; ``centred``: inputs whose rows
+    have mean 0 over the width (the state of a network whose previous layer ends with a LayerNorm)."""
     parts = list(_chunks(block, V, n, samples, seed=seed, chunk=chunk, mode=mode, n_k=n_k, device=device,
-                         products=products))
+                         products=products, centred=centred))
     return np.concatenate([a for a, _ in parts]), np.concatenate([c for _, c in parts])
 
 
@@ -143,7 +144,7 @@ def _cv_mean(folds, q):
 
 
 def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", chunk=CHUNK, n_k=None,
-                     device="cpu", products="auto", target_se=None, max_samples=None):
+                     device="cpu", products="auto", target_se=None, max_samples=None, centred=False):
     """Estimates of n·E[ΔV] (with control variates) and n·Cov[ΔV], with standard errors.
 
     Control variates: the first-order statistics recorded by the exact backend and, when
@@ -167,7 +168,7 @@ def one_step_moments(block, V, *, n=2048, samples=20000, seed=0, mode="exact", c
     k, rnd = 0, 0
     while True:
         for dV, C in _chunks(block, V, n, samples, seed=seed + 1000003 * rnd, chunk=chunk, mode=mode, n_k=n_k,
-                             device=device, products=products):
+                             device=device, products=products, centred=centred):
             Zc = dV[:, iu[0], iu[1]] * math.sqrt(n)  # √n·ΔV
             folds[k % 2].add(Zc * math.sqrt(n), C)
             zsum += Zc.sum(0)

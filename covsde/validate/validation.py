@@ -278,7 +278,7 @@ def _one_step(run, onestep_samples):
     if target is not None:
         target *= n ** (1 - kappa)  # the SE of n·E[ΔV] that gives this SE of n^κ·E[ΔV]
     mom = one_step_moments(run.block, run.V0, n=n, samples=nos, seed=run.seed + 3, n_k=256,
-                           device=run.device, target_se=target, max_samples=4 * nos)
+                           device=run.device, target_se=target, max_samples=4 * nos, centred=run.block.centred_rows())
     mom = rescale_moments(mom, kappa) if kappa != 1 else mom
     return mom, b0, S0, compare_moments(mom, b0, S0, alpha=run.alpha / 2, bias=ONESTEP_BIAS, order=_order(run), floor=_floor(run))
 
