@@ -39,7 +39,7 @@ from ..common import cache
 from ..common.errors import CovsdeInputError
 from ..common.expr import INT_EXACT, fold_numbers
 from ..common.fingerprint import source_hash
-from . import kernels
+from . import kernels, lane_kernels
 from .matcode import coeff_body
 
 class NumbaPrinter(PythonCodePrinter):
@@ -82,8 +82,10 @@ class NumbaPrinter(PythonCodePrinter):
         return expr.name
 
 
-def _printer():
-    return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3"})
+def _printer(lanes=False):
+    """The printer of generated code; for lane code ``acos`` is the vectorisable :func:`.lanes.acos`."""
+    extra = {"user_functions": {"acos": "lanes.acos"}} if lanes else {}
+    return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3", **extra})
 
 
 def _collect(d):
@@ -127,45 +129,46 @@ def _transpose_pair(g):
             and tr(t0.B) == t1.A and tr(t0.A) == t1.B)
 
 
-def _product(ia, src, ib, dest, tmp="t1"):
+def _product(ia, src, ib, dest, tmp="t1", lib="linalg"):
     """Lines computing dest = A·src·B (a missing matrix is the identity)."""
     if ia >= 0 and ib >= 0:
-        return [f"    linalg.mm(mats[{ia}], {src}, {tmp})", f"    linalg.mm({tmp}, mats[{ib}], {dest})"]
+        return [f"    {lib}.mm(mats[{ia}], {src}, {tmp})", f"    {lib}.mm({tmp}, mats[{ib}], {dest})"]
     if ia >= 0:
-        return [f"    linalg.mm(mats[{ia}], {src}, {dest})"]
+        return [f"    {lib}.mm(mats[{ia}], {src}, {dest})"]
     if ib >= 0:
-        return [f"    linalg.mm({src}, mats[{ib}], {dest})"]
-    return [f"    {dest}[:, :] = {src}"]
+        return [f"    {lib}.mm({src}, mats[{ib}], {dest})"]
+    return [f"    {dest}[...] = {src}"]
 
 
-def _noise_body(noise, groups):
+def _noise_body(noise, groups, lib="linalg"):
     """The body of noise(...) and the SYM flags.  The Wishart group c(Ẑ + Ẑᵀ) = c√2 · L S Lᵀ with
     S = (Z + Zᵀ)/√2 symmetric is drawn directly (S_ii = √2 z_ii, S_ij = z_ij for i < j: m(m+1)/2
-    normals); other transpose pairs are M + Mᵀ; anything else term by term."""
+    normals); other transpose pairs are M + Mᵀ; anything else term by term.  ``lib="lanes"``: the body
+    of ``noise_lanes`` (the same calls on lane buffers)."""
     lines, sym = [], []
     for gi, (g, terms) in enumerate(zip(noise, groups)):
         pair = _transpose_pair(g)
         sym.append(bool(pair and g.terms[0].A is None and g.terms[0].B is None))
         if sym[-1]:
-            lines.append(f"    linalg.lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
+            lines.append(f"    {lib}.lsl_sym_acc(L, Z[{gi}], t1, cf[{terms[0][0]}] * 1.4142135623730951, out)")
             continue
-        lines.append(f"    linalg.lzl(L, Z[{gi}], t1, zh)")
+        lines.append(f"    {lib}.lzl(L, Z[{gi}], t1, zh)")
         if pair:
             c, ia, T, ib = terms[0] if terms[0][2] == 0 else terms[1]
-            lines += _product(ia, "zh", ib, "t2") + [f"    linalg.sym_acc(t2, cf[{c}], out)"]
+            lines += _product(ia, "zh", ib, "t2", lib=lib) + [f"    {lib}.sym_acc(t2, cf[{c}], out)"]
             continue
         for c, ia, T, ib in terms:
             src = "zh"
             if T:
-                lines.append("    linalg.transpose(zh, t2)")
+                lines.append(f"    {lib}.transpose(zh, t2)")
                 src = "t2"
             if ia >= 0 and ib >= 0:
-                lines += [f"    linalg.mm(mats[{ia}], {src}, t1)", f"    linalg.mm_acc(t1, mats[{ib}], cf[{c}], out)"]
+                lines += [f"    {lib}.mm(mats[{ia}], {src}, t1)", f"    {lib}.mm_acc(t1, mats[{ib}], cf[{c}], out)"]
             elif ia >= 0 or ib >= 0:
                 left, right = (f"mats[{ia}]", src) if ia >= 0 else (src, f"mats[{ib}]")
-                lines.append(f"    linalg.mm_acc({left}, {right}, cf[{c}], out)")
+                lines.append(f"    {lib}.mm_acc({left}, {right}, cf[{c}], out)")
             else:
-                lines.append(f"    linalg.acc({src}, cf[{c}], out)")
+                lines.append(f"    {lib}.acc({src}, cf[{c}], out)")
     return "\n".join(lines) or "    pass", tuple(sym) or (False,)
 
 
@@ -181,6 +184,8 @@ NWV = {nwv}
 PARAMS = {params!r}  # names of the run-time parameters, in the order of P
 SYM = {sym!r}  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
 DESCRIPTION = {desc!r}
+LANES = {lanes}  # True: coeffs_lanes/noise_lanes below serve the path-vectorised integrator
+NSC = {nsc}  # lane arrays of traces in coeffs_lanes
 {maps}
 
 @njit(cache=True, error_model="numpy")
@@ -193,6 +198,17 @@ def noise(V, L, Z, mats, cf, t1, t2, zh, out):
     """out = Σ_g N_g, N_g = Σ_t c_t A_t (L Z_g Lᵀ)^(T_t) B_t (a SYM group uses S, see _lsl_sym_acc)."""
     out[:, :] = 0.0
 {noise_body}
+{lane_maps}
+
+@njit(cache=True, error_model="numpy")
+def coeffs_lanes(V, P, b, mats, cf, ws, wv, sc):
+{lane_coeff_body}
+
+
+@njit(cache=True, error_model="numpy")
+def noise_lanes(V, L, Z, mats, cf, t1, t2, zh, out):
+    out[...] = 0.0
+{lane_noise_body}
 '''
 
 
@@ -221,28 +237,32 @@ def _parts(d):
     if d.matrix is not None:
         params = d.parameters
         mats, groups, coefs = _distinct(d.matrix.noise)
-        body, maps, nws, nwv = coeff_body(d.matrix, params, mats, coefs, _printer())
+        body, maps, nws, nwv, _ = coeff_body(d.matrix, params, mats, coefs, _printer())
+        lane_body, lane_maps, _, _, nsc = coeff_body(d.matrix, params, mats, coefs, _printer(lanes=True), "lanes")
         noise_body, sym = _noise_body(d.matrix.noise, groups)
         return dict(m=0, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), ncoef=max(len(coefs), 1), nws=nws,
                     nwv=nwv, params=tuple(x.name for x in params), sym=sym, maps=maps, coeff_body=body,
-                    noise_body=noise_body)
+                    noise_body=noise_body, lanes=True, nsc=nsc, lane_maps=lane_maps, lane_coeff_body=lane_body,
+                    lane_noise_body=_noise_body(d.matrix.noise, groups, "lanes")[0])
     exprs, nmats, groups, ncoef = _collect(d)
     noise_body, sym = _noise_body(d.noise, groups)
     return dict(m=d.m, ngroups=max(len(groups), 1), nmats=max(nmats, 1), ncoef=max(ncoef, 1), nws=1, nwv=1,
                 params=tuple(x.name for x in d.parameters), sym=sym, maps="",
-                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body)
+                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body, lanes=False, nsc=1,
+                lane_maps="", lane_coeff_body="    b[...] = 0.0", lane_noise_body="")
 
 
 def generate_source(derivation) -> str:
-    """Source text of the kernel module of a derivation: the source of :mod:`.kernels` followed by the
-    derivation's constants, ``coeffs`` and ``noise``.  Parameters stay symbolic: the kernels read them
+    """Source text of the kernel module of a derivation: the sources of :mod:`.kernels` and
+    :mod:`.lane_kernels` followed by the derivation's constants, ``coeffs`` and ``noise`` (and, from the
+    matrix form, ``coeffs_lanes`` and ``noise_lanes``).  Parameters stay symbolic: the kernels read them
     at run time from the array P (in the order of ``derivation.parameters``), so one compiled module
     serves every parameter value; a module generated from the matrix form also serves every m."""
     if not derivation.has_limit:
         raise CovsdeInputError(f"regime no-limit, nothing to simulate: {derivation.reason}")
     d = derivation
     part = GENERATED.format(desc=(d.name or d.block).replace("\n", " ")[:200], **_parts(d))
-    return Path(kernels.__file__).read_text() + part
+    return Path(kernels.__file__).read_text() + "\n\n" + Path(lane_kernels.__file__).read_text() + part
 
 
 def _verify(path: Path) -> bool:

@@ -24,6 +24,7 @@ from ..common.stats import features, quantiles
 from .codegen import load_module, param_vector
 
 SCHEMES = {"em": 0, "psd": 1}
+KERNELS = ("auto", "lanes", "paths")
 
 
 def check_V0(V0, m=None, name="V0", state="V"):
@@ -174,21 +175,32 @@ def _batches(run, nchunks, batches):
 
 def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", params=None, threshold=1e6,
              save_at=None, chunk=64, progress=None, drift_only=False, drift_scale=1.0, diffusion_scale=1.0,
-             max_memory=None):
+             max_memory=None, kernel="auto", substeps=1):
     """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.kernels` for the schemes).
+
+    ``kernel``: "lanes" runs each chunk of ``chunk`` paths as the SIMD lanes of one loop
+    (:mod:`.lane_kernels`; derivations in matrix form), "paths" one path after another (:mod:`.kernels`;
+    every derivation), "auto" (default) the lanes where the module has them and m < BLAS_M (from there
+    on the per-path loop's BLAS products are faster).  Both draw a chunk's normals from that chunk's own
+    generator, so results never depend on the thread count; the two kernels draw them in different orders.
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
     ``progress``: None or True → progress on stderr (a bar on a terminal, else a line every 10 s);
     False → none.
     ``drift_scale``, ``diffusion_scale``: solve dV = s_b·b dt + (s_Σ·Σ)^{1/2} dB instead (power checks).
-    ``max_memory``: the memory limit for the stored paths (default: see :mod:`covsde.common.limits`)."""
+    ``max_memory``: the memory limit for the stored paths (default: see :mod:`covsde.common.limits`).
+    ``substeps``: each step's normals are the sum of ``substeps`` draws over √substeps, i.e. the Brownian
+    path of the run with step dt/substeps, the same seed and chunk: runs at several step sizes then share
+    one Brownian path (the coupled levels of :func:`.richardson.extrapolate`)."""
     checks.choice("scheme", scheme, tuple(SCHEMES))
+    checks.choice("kernel", kernel, KERNELS)
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit for these parameters (regime no-limit): {derivation.reason}")
     V0 = check_V0(V0, derivation.m, state=getattr(derivation, "state", "V"))
     T, dt, paths, nsteps = check_time(T, dt, paths)
     seed = checks.seed(seed)
     chunk = checks.integer("chunk", chunk, 1)
+    substeps = checks.integer("substeps", substeps, 1, 1024)
     drift_scale = checks.real("drift_scale", drift_scale)
     diffusion_scale = checks.real("diffusion_scale", diffusion_scale, nonnegative=True)
     threshold = checks.real("threshold", threshold, positive=True)
@@ -196,6 +208,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     check_simulation_size(paths, len(times), derivation.m, nsteps, max_memory)
     P = param_vector(derivation, params)
     mod = load_module(derivation)
+    lanes = _use_lanes(kernel, mod, derivation)
     dt = T / nsteps
     save_steps = np.array([min(nsteps, max(0, int(round(t / dt)))) for t in times], dtype=np.int64)
     nchunks = (paths + chunk - 1) // chunk
@@ -209,24 +222,43 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     bar = Progress(paths, "simulate", "paths", enabled=progress is None or bool(progress))
     args = (V0, P, dt, nsteps, save_steps, SCHEMES[scheme], float(threshold))
     tail = (bool(drift_only), float(drift_scale), math.sqrt(float(diffusion_scale)),
-            getattr(derivation, "state", "V") == "correlation")
+            getattr(derivation, "state", "V") == "correlation", int(substeps))
+    entry = mod.simulate_lanes if lanes else mod.simulate
 
     def run(c0, c1):
         """Chunks c0..c1-1 (each carries its own seed: the batching does not change the result)."""
         p0, p1 = c0 * chunk, min(paths, c1 * chunk)
         with warnings.catch_warnings():  # numba's Generator seeding casts uint64 → int64 (harmless)
             warnings.simplefilter("ignore", category=numba.NumbaTypeSafetyWarning)
-            mod.simulate(*args, rngs[c0:c1], chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
+            entry(*args, rngs[c0:c1], chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
         return p1 - p0
 
-    for done in run_batches(run, nchunks):
-        bar.update(done)
+    if lanes and not mod._finite_at(V0, P):  # the per-path entry checks this itself
+        status[:] = 3
+    else:
+        for done in run_batches(run, nchunks):
+            bar.update(done)
     bar.close()
+    _refuse_non_finite(status, derivation, P)
+    return SimResult(np.array(times, float), Vout, status, tdeath, float(T), float(dt), int(seed), scheme,
+                     time.perf_counter() - t0, {"kernel": "lanes" if lanes else "paths"})
+
+
+def _refuse_non_finite(status, derivation, P):
+    """The kernels mark every path 3 when the coefficients at V0 are not finite: a clear error instead."""
     if np.any(status == 3):
         vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))
         raise CovsdeInputError(f"the drift or noise coefficients are not finite at V0 with {vals or 'these values'}")
-    return SimResult(np.array(times, float), Vout, status, tdeath, float(T), float(dt), int(seed), scheme,
-                     time.perf_counter() - t0)
+
+
+def _use_lanes(kernel, mod, derivation):
+    """Whether simulate runs the lane kernel (see its ``kernel`` argument)."""
+    from .linalg import BLAS_M
+
+    if kernel == "lanes" and not mod.LANES:
+        raise CovsdeInputError("kernel='lanes' needs a derivation in matrix form (this one was derived per entry, "
+                               "m ≤ 16): use kernel='paths' or 'auto'")
+    return bool(mod.LANES) and (kernel == "lanes" or (kernel == "auto" and derivation.m < BLAS_M))
 
 
 @dataclass

@@ -54,17 +54,29 @@ def _acos(x):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _draw(rng, Z, m):
-    """Standard normals for every noise group (the upper triangle only for a SYM group)."""
+def _draw(rng, Z, m, substeps):
+    """Standard normals for every noise group (the upper triangle only for a SYM group); with substeps = k > 1,
+    each is the sum of k consecutive draws over √k (the Brownian increment of k steps of dt/k)."""
     for g in range(NGROUPS):
         for i in range(m):
             for j in range(i if SYM[g] else 0, m):
-                Z[g, i, j] = rng.standard_normal()
+                Z[g, i, j] = 0.0
+    for _ in range(substeps):
+        for g in range(NGROUPS):
+            for i in range(m):
+                for j in range(i if SYM[g] else 0, m):
+                    Z[g, i, j] += rng.standard_normal()
+    if substeps > 1:
+        r = 1.0 / math.sqrt(substeps)
+        for g in range(NGROUPS):
+            for i in range(m):
+                for j in range(m):
+                    Z[g, i, j] *= r
 
 
 @njit(cache=True, error_model="numpy")
 def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
-               nscale, unit_diag):
+               nscale, unit_diag, substeps):
     m = V0.shape[0]
     V = np.empty((m, m))
     Vn = np.empty((m, m))
@@ -92,16 +104,16 @@ def _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             while k < save_steps.shape[0] and save_steps[k] == step:
                 Vout[k, p, :, :] = V
                 k += 1
-            if step == nsteps:
-                break
-            if not linalg.chol(V, L):
+            if not linalg.chol(V, L):  # also after the last step: a path ending outside the cone is counted
                 st = 2
+            if step == nsteps and st == 0:
+                break
             if st == 0:
                 coeffs(V, P, b, mats, cf, ws, wv)
                 if drift_only:
                     N[:, :] = 0.0
                 else:
-                    _draw(rng, Z, m)
+                    _draw(rng, Z, m, substeps)
                     noise(V, L, Z, mats, cf, t1, t2, zh, N)
                 if scheme == 0:
                     linalg.em_step(V, b, N, dtb, sq, Vn)
@@ -141,7 +153,7 @@ def _finite_at(V0, P):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
-             bscale, nscale, unit_diag):
+             bscale, nscale, unit_diag, substeps):
     npaths = Vout.shape[1]
     nchunks = len(rngs)
     if not _finite_at(V0, P):  # parameter values whose coefficients are not finite: nothing is run
@@ -151,7 +163,7 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
         lo = c * chunk
         hi = min(lo + chunk, npaths)
         _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
-                   tdeath[lo:hi], drift_only, bscale, nscale, unit_diag)
+                   tdeath[lo:hi], drift_only, bscale, nscale, unit_diag, substeps)
 
 
 @njit(cache=True, error_model="numpy")

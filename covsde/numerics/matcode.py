@@ -22,8 +22,9 @@ XA, XAB, XB = sp.symbols("xa xab xb")
 class Tape:
     """Statements computing the values of matrix words, vectors, traces and kernel maps."""
 
-    def __init__(self, printer, params):
-        self.pr, self.params = printer, params
+    def __init__(self, printer, params, lib="linalg"):
+        self.pr, self.params, self.lib = printer, params, lib
+        self.lanes = lib == "lanes"  # values of every lane at once: arrays gain a last (lane) axis
         self.lines, self.maps = [], []
         self.nws, self.nwv, self.nsc = 0, 1, 0  # wv[0] holds the vector of ones
         self._dense, self._right, self._diag, self._trace, self._map = {}, {}, {}, {}, {}
@@ -54,23 +55,23 @@ class Tape:
         out = self._mat()
         if J_ATOM in w:
             i = w.index(J_ATOM)
-            self.lines.append(f"    linalg.outer({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+            self.lines.append(f"    {self.lib}.outer({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
         elif len(w) == 1:
             self._atom_dense(w[0], out)
         elif w[0][0] == "D":
-            self.lines.append(f"    linalg.diag_left({self.diag(w[0][1])}, {self.dense(w[1:])}, {out})")
+            self.lines.append(f"    {self.lib}.diag_left({self.diag(w[0][1])}, {self.dense(w[1:])}, {out})")
         elif w[-1][0] == "D":
-            self.lines.append(f"    linalg.diag_right({self.dense(w[:-1])}, {self.diag(w[-1][1])}, {out})")
+            self.lines.append(f"    {self.lib}.diag_right({self.dense(w[:-1])}, {self.diag(w[-1][1])}, {out})")
         else:
-            self.lines.append(f"    linalg.mm({self.dense(w[:-1])}, {self.dense(w[-1:])}, {out})")
+            self.lines.append(f"    {self.lib}.mm({self.dense(w[:-1])}, {self.dense(w[-1:])}, {out})")
         self._dense[w] = out
         return out
 
     def _atom_dense(self, a, out):
         if a[0] == "D":
-            self.lines.append(f"    linalg.diag_mat({self.diag(a[1])}, {out})")
+            self.lines.append(f"    {self.lib}.diag_mat({self.diag(a[1])}, {out})")
         elif a[0] == "H":
-            self.lines.append(f"    linalg.had({self.dense(a[1])}, {self.dense(a[2])}, {out})")
+            self.lines.append(f"    {self.lib}.had({self.dense(a[1])}, {self.dense(a[2])}, {out})")
         else:
             self.lines.append(f"    {self.kernel_map(a)}({self.value_dense(a[3])}, P, {out})")
 
@@ -82,9 +83,9 @@ class Tape:
             return self._right[u]
         x, a, out = self.right(u[1:]), u[0], self._vec()
         if a[0] == "D":
-            self.lines.append(f"    linalg.vmul({self.diag(a[1])}, {x}, 1.0, {out})")
+            self.lines.append(f"    {self.lib}.vmul({self.diag(a[1])}, {x}, 1.0, {out})")
         else:
-            self.lines.append(f"    linalg.mv({self.dense((a,))}, {x}, {out})")
+            self.lines.append(f"    {self.lib}.mv({self.dense((a,))}, {x}, {out})")
         self._right[u] = out
         return out
 
@@ -94,14 +95,14 @@ class Tape:
             return self._diag[w]
         out = self._vec()
         if not w:
-            self.lines.append(f"    linalg.fill({out}, 1.0)")
+            self.lines.append(f"    {self.lib}.fill({out}, 1.0)")
         elif J_ATOM in w:
             i = w.index(J_ATOM)
-            self.lines.append(f"    linalg.vmul({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
+            self.lines.append(f"    {self.lib}.vmul({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, 1.0 / m, {out})")
         elif len(w) == 1 and w[0][0] == "D":
             return self.diag(w[0][1])
         else:
-            self.lines.append(f"    linalg.diagv({self.dense(w)}, {out})")
+            self.lines.append(f"    {self.lib}.diagv({self.dense(w)}, {out})")
         self._diag[w] = out
         return out
 
@@ -111,6 +112,17 @@ class Tape:
             return self._trace[t]
         self.nsc += 1
         name = f"s{self.nsc - 1}"
+        if self.lanes:  # a lane array sc[k], written by the lane kernel
+            k = self.nsc - 1
+            if t[0] == J_ATOM:
+                line = f"lanes.vsum({self.right(t[1:])}, 1.0 / m, sc[{k}])"
+            elif len(t) == 1:
+                line = f"lanes.trace({self.dense(t)}, sc[{k}])"
+            else:
+                line = f"lanes.trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])}, sc[{k}])"
+            self.lines += [f"    {line}", f"    {name} = sc[{k}]"]
+            self._trace[t] = name
+            return name
         if t[0] == J_ATOM:
             rhs = f"linalg.vsum({self.right(t[1:])}) / m"
         elif len(t) == 1:
@@ -133,26 +145,26 @@ class Tape:
 
     def accumulate(self, M, out):
         """out = M."""
-        self.lines.append(f"    linalg.fill({out}, 0.0)")
+        self.lines.append(f"    {self.lib}.fill({out}, 0.0)")
         for (trs, w), c in sorted(M.terms.items(), key=lambda kv: str(kv[0])):
             s = self.scalar(c)
             for t in trs:
                 s = f"{s} * {self.trace(t)}"
             if not w:
-                self.lines.append(f"    linalg.acc_eye({s}, {out})")
+                self.lines.append(f"    {self.lib}.acc_eye({s}, {out})")
             elif J_ATOM in w:
                 i = w.index(J_ATOM)
-                self.lines.append(f"    linalg.outer_acc({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, "
+                self.lines.append(f"    {self.lib}.outer_acc({self.right(w[:i])}, {self.right(word_T(w[i + 1:]))}, "
                                   f"({s}) / m, {out})")
             else:
-                self.lines.append(f"    linalg.acc({self.dense(w)}, {s}, {out})")
+                self.lines.append(f"    {self.lib}.acc({self.dense(w)}, {s}, {out})")
 
     # ---- kernel maps ------------------------------------------------------------------------------
     def kernel_map(self, a):
         """The name of a generated function out = f(X) element-wise."""
         if a in self._map:
             return self._map[a]
-        name = f"_map{len(self._map)}"
+        name = f"_map{len(self._map)}" + ("_lanes" if self.lanes else "")
         self._map[a] = name
         memo = {}
         off = fold_numbers(a[1].xreplace({kxx: XA, kxy: XAB, kyy: XB, M_SYM: sp.Symbol("m")}), memo)
@@ -160,28 +172,41 @@ class Tape:
         repl, (off_r, dia_r) = sp.cse([off, dia], symbols=sp.numbered_symbols("y"))
         body = [f"    {s.name} = P[{k}]" for k, s in enumerate(self.params)]
         sym = sp.simplify(off - off.xreplace({XA: XB, XB: XA})) == 0 if off.free_symbols else True
-        body += ["    m = float(X.shape[0])", "    for i in range(X.shape[0]):", "        xa = X[i, i]",
-                 f"        for j in range({'i' if sym else '0'}, X.shape[0]):", "            xb = X[j, j]",
-                 "            xab = X[i, j]"]
-        body += [f"            {s} = {self.pr.doprint(e)}" for s, e in repl]
-        body += ["            if i == j:", f"                out[i, j] = {self.pr.doprint(dia_r)}", "            else:",
-                 f"                out[i, j] = {self.pr.doprint(off_r)}"]
-        if sym:  # a symmetric map of a symmetric matrix (a Gram): the upper triangle, mirrored
-            body.append("                out[j, i] = out[i, j]")
+        body += ["    m = float(X.shape[0])", "    for i in range(X.shape[0]):"]
+        cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
+        dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
+        if self.lanes:  # the entry's value on every lane: the innermost loop, one per branch
+            lane = ["for p in range(X.shape[2]):", "    xa = X[i, i, p]", "    xb = X[j, j, p]", "    xab = X[i, j, p]"]
+            lane += ["    " + c for c in cse]
+            body += [f"        for j in range({'i' if sym else '0'}, X.shape[0]):", "            if i == j:"]
+            body += ["                " + x for x in lane + [f"    out[i, j, p] = {dia_v}"]]
+            body += ["            else:"]
+            body += ["                " + x for x in lane + [f"    out[i, j, p] = {off_v}"]]
+            if sym:
+                body.append("                    out[j, i, p] = out[i, j, p]")
+        else:
+            body += ["        xa = X[i, i]", f"        for j in range({'i' if sym else '0'}, X.shape[0]):",
+                     "            xb = X[j, j]", "            xab = X[i, j]"]
+            body += ["            " + c for c in cse]
+            body += ["            if i == j:", f"                out[i, j] = {dia_v}", "            else:",
+                     f"                out[i, j] = {off_v}"]
+            if sym:  # a symmetric map of a symmetric matrix (a Gram): the upper triangle, mirrored
+                body.append("                out[j, i] = out[i, j]")
         self.maps.append(f'\n\n@njit(cache=True, error_model="numpy")\ndef {name}(X, P, out):\n' + "\n".join(body))
         return name
 
 
-def coeff_body(form, params, mats, coefs, printer):
-    """(body of coeffs, kernel-map functions, NWS, NWV) for a matrix form: the drift into b, every
-    distinct A_t/B_t into mats[q], every c_t into cf[q]."""
-    tape = Tape(printer, params)
+def coeff_body(form, params, mats, coefs, printer, lib="linalg"):
+    """(body of coeffs, kernel-map functions, NWS, NWV, NSC) for a matrix form: the drift into b, every
+    distinct A_t/B_t into mats[q], every c_t into cf[q].  ``lib="lanes"``: the body of ``coeffs_lanes``
+    (every buffer with a last lane axis, traces into the lane arrays sc[k], NSC of them)."""
+    tape = Tape(printer, params, lib)
     tape.lines += [f"    {s.name} = P[{k}]" for k, s in enumerate(params)]
-    tape.lines += ["    m = float(V.shape[0])", "    linalg.fill(wv[0], 1.0)"]
+    tape.lines += ["    m = float(V.shape[0])", f"    {lib}.fill(wv[0], 1.0)"]
     tape.accumulate(form.drift, "b")
-    tape.lines.append("    linalg.symmetrize(b)")
+    tape.lines.append(f"    {lib}.symmetrize(b)")
     for q, M in enumerate(mats):
         tape.accumulate(M, f"mats[{q}]")
     for q, c in enumerate(coefs):
-        tape.lines.append(f"    cf[{q}] = {printer.doprint(fold_numbers(sp.sympify(c)))}")
-    return "\n".join(tape.lines), "".join(tape.maps), max(tape.nws, 1), tape.nwv
+        tape.lines.append(f"    cf[{q}{', :' if tape.lanes else ''}] = {printer.doprint(fold_numbers(sp.sympify(c)))}")
+    return "\n".join(tape.lines), "".join(tape.maps), max(tape.nws, 1), tape.nwv, max(tape.nsc, 1)

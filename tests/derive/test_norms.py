@@ -154,7 +154,7 @@ def test_a_correlation_state_stays_on_unit_diagonal():
     for unit in (True, False):
         Vout, status, tdeath = np.zeros((1, 64, 2, 2)), np.zeros(64, dtype=np.int64), np.full(64, np.inf)
         ns["simulate"](V0, param_vector(d), 0.01, 50, np.array([50]), 1, 1e6, [np.random.default_rng(0)], 64, Vout,
-                       status, tdeath, False, 1.0, 1.0, unit)
+                       status, tdeath, False, 1.0, 1.0, unit, 1)
         assert np.all(status == 0)
         out[unit] = Vout[0]
     assert np.abs(out[True][:, [0, 1], [0, 1]] - 1).max() < 1e-12

@@ -58,8 +58,22 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
     Vout, status, tdeath = np.zeros((1, 4, 2, 2)), np.zeros(4, dtype=np.int64), np.full(4, np.inf)
     ns["simulate"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout, status,
-                   tdeath, False, 1.0, 1.0, False)
+                   tdeath, False, 1.0, 1.0, False, 1)
     assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
+    if ns["LANES"]:  # the lane coefficients: the per-path ones on every lane (3 lanes at 3 different V)
+        Vs = np.stack([V, V * 1.3, np.array([[0.9, -0.2], [-0.2, 1.4]])], axis=-1)
+        bl, matsl = np.empty((2, 2, 3)), np.zeros((ns["NMATS"], 2, 2, 3))
+        cfl, wsl, wvl = np.zeros((ns["NCOEF"], 3)), np.zeros((ns["NWS"], 2, 2, 3)), np.zeros((ns["NWV"], 2, 3))
+        ns["coeffs_lanes"](Vs, param_vector(d), bl, matsl, cfl, wsl, wvl, np.zeros((ns["NSC"], 3)))
+        for p in range(3):
+            ns["coeffs"](np.ascontiguousarray(Vs[..., p]), param_vector(d), b, mats, cf, ws, wv)
+            np.testing.assert_allclose(bl[..., p], b, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(matsl[..., p], mats, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(cfl[:, p], cf, rtol=1e-12, atol=1e-14)
+        status[:] = 0
+        ns["simulate_lanes"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout,
+                             status, tdeath, False, 1.0, 1.0, False, 1)
+        assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
 
 
 def test_the_papers_gamma_simulates():

@@ -1,0 +1,447 @@
+"""Lane-batched linear algebra: the kernels of :mod:`.linalg` for many paths at once, paths innermost.
+
+Layout (structure of arrays): a matrix of every path in a chunk is one array ``A[i, j, p]`` (m × m × n,
+the n paths — the *lanes* — contiguous), a vector ``x[i, p]``, a per-path scalar ``s[p]``.  Every loop
+over lanes is the innermost loop, with a straight-line body and no calls, so LLVM turns it into SIMD
+code (8 doubles per instruction with AVX-512): one path's m×m algebra is too small to vectorise, the
+same operation on 64 paths is not.  A coefficient ``c`` may be a number (the same for every lane) or a
+lane array (:func:`at` picks ``c`` or ``c[p]`` when the caller is compiled).
+
+Functions mirror :mod:`.linalg` name for name (the generated code calls ``lanes.mm`` where the per-path
+code calls ``linalg.mm``); those that return a number there (``trace``, ``trace_prod``, ``vsum``) write a
+lane array here, and ``chol``/``accept`` write a per-lane flag instead of returning one.
+
+``acos`` is a branch-free arccosine for lanes: asin(y) = y + y³·f(y²) on y ≤ ½ with f a degree-11
+polynomial fitted when this module is imported (to the exact Taylor series of asin, summed in full at
+600 Chebyshev nodes: relative error ≤ 3e-16 on asin, absolute ≤ 5e-16 on acos), and
+acos(x) = 2·asin(√((1−|x|)/2)) for |x| > ½ (π − that for x < −½), which keeps full relative accuracy
+as x → 1.  libm's acos is a call LLVM cannot vectorise.
+"""
+import math
+
+import numpy as np
+from numba import njit
+from numba.core import types
+from numba.extending import overload
+
+
+def _asin_fit(deg=11, nodes=600, terms=90):
+    """Monomial coefficients of f(z) = (asin(√z) − √z)/z^{3/2} on z ∈ [0, ¼], least squares at Chebyshev
+    nodes, f from its Taylor series Σ_k (2k)!/(4^k k!² (2k+1)) z^{k−1} (positive terms: no cancellation)."""
+    z = (np.cos(np.pi * (np.arange(nodes) + 0.5) / nodes) + 1.0) / 8.0
+    f, c, zk = np.zeros(nodes), 1.0, np.ones(nodes)
+    for k in range(1, terms):
+        c *= (2 * k - 1) / (2 * k)
+        f += c / (2 * k + 1) * zk
+        zk = zk * z
+    return tuple(float(v) for v in np.polynomial.polynomial.polyfit(z, f, deg))
+
+
+ASIN = _asin_fit()
+HALF_PI = 0.5 * math.pi
+
+
+def at(c, p):
+    """c[p] for a lane array, c for a number (resolved when compiled)."""
+    return c[p] if isinstance(c, np.ndarray) else c
+
+
+@overload(at, inline="always")
+def _at(c, p):
+    if isinstance(c, types.Array):
+        return lambda c, p: c[p]
+    return lambda c, p: c
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def acos(x):
+    x = min(1.0, max(-1.0, x))
+    a = abs(x)
+    big = a > 0.5
+    y = math.sqrt(0.5 * (1.0 - a)) if big else a
+    z = y * y
+    q = ASIN[11]
+    for k in range(10, -1, -1):
+        q = q * z + ASIN[k]
+    s = y + y * z * q  # asin(y)
+    if big:
+        return 2.0 * s if x > 0 else math.pi - 2.0 * s
+    return HALF_PI - s if x >= 0 else HALF_PI + s
+
+
+@njit(cache=True, error_model="numpy")
+def fill(out, c):
+    out[...] = c
+
+
+@njit(cache=True, error_model="numpy")
+def mm(A, B, out):
+    m, n = A.shape[0], A.shape[2]
+    for i in range(m):
+        for j in range(B.shape[1]):
+            for p in range(n):
+                out[i, j, p] = 0.0
+            for k in range(A.shape[1]):
+                for p in range(n):
+                    out[i, j, p] += A[i, k, p] * B[k, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def mm_acc(A, B, c, out):
+    m, n = A.shape[0], A.shape[2]
+    s = np.empty(n)
+    for i in range(m):
+        for j in range(B.shape[1]):
+            s[:] = 0.0
+            for k in range(A.shape[1]):
+                for p in range(n):
+                    s[p] += A[i, k, p] * B[k, j, p]
+            for p in range(n):
+                out[i, j, p] += at(c, p) * s[p]
+
+
+@njit(cache=True, error_model="numpy")
+def acc(A, c, out):
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] += at(c, p) * A[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def transpose(A, out):
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] = A[j, i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def lzl(L, Z, t, out):
+    """out = L Z Lᵀ (L lower triangular)."""
+    m, n = L.shape[0], L.shape[2]
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                t[i, j, p] = 0.0
+            for k in range(i + 1):
+                for p in range(n):
+                    t[i, j, p] += L[i, k, p] * Z[k, j, p]
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                out[i, j, p] = 0.0
+            for k in range(j + 1):
+                for p in range(n):
+                    out[i, j, p] += t[i, k, p] * L[j, k, p]
+
+
+@njit(cache=True, error_model="numpy")
+def sym_acc(A, c, out):
+    """out += c (A + Aᵀ)."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] += at(c, p) * (A[i, j, p] + A[j, i, p])
+
+
+@njit(cache=True, error_model="numpy")
+def lsl_sym_acc(L, Z, t, c, out):
+    """out += c · L S Lᵀ with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (upper triangle of Z)."""
+    m, n = L.shape[0], L.shape[2]
+    r2 = math.sqrt(2.0)
+    s = np.empty(n)
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                t[i, j, p] = 0.0
+            for k in range(i + 1):
+                if k < j:
+                    for p in range(n):
+                        t[i, j, p] += L[i, k, p] * Z[k, j, p]
+                elif k > j:
+                    for p in range(n):
+                        t[i, j, p] += L[i, k, p] * Z[j, k, p]
+                else:
+                    for p in range(n):
+                        t[i, j, p] += L[i, k, p] * r2 * Z[k, k, p]
+    for i in range(m):
+        for j in range(i, m):
+            s[:] = 0.0
+            for k in range(j + 1):
+                for p in range(n):
+                    s[p] += t[i, k, p] * L[j, k, p]
+            for p in range(n):
+                out[i, j, p] += at(c, p) * s[p]
+            if j != i:
+                for p in range(n):
+                    out[j, i, p] += at(c, p) * s[p]
+
+
+@njit(cache=True, error_model="numpy")
+def chol(V, L, ok):
+    """Lower Cholesky factor of every lane; ok[p] = False where V is not (numerically) positive definite
+    (that lane's L then holds NaN or junk: its caller stops the path)."""
+    m, n = V.shape[0], V.shape[2]
+    s = np.empty(n)
+    inv = np.empty(n)
+    ok[:] = True
+    for j in range(m):
+        for p in range(n):
+            s[p] = V[j, j, p]
+        for k in range(j):
+            for p in range(n):
+                s[p] -= L[j, k, p] * L[j, k, p]
+        for p in range(n):
+            good = s[p] > 0.0 and s[p] < math.inf
+            ok[p] = ok[p] and good
+            d = math.sqrt(s[p]) if good else 1.0
+            L[j, j, p] = d
+            inv[p] = 1.0 / d
+        for i in range(j + 1, m):
+            for p in range(n):
+                s[p] = V[i, j, p]
+            for k in range(j):
+                for p in range(n):
+                    s[p] -= L[i, k, p] * L[j, k, p]
+            for p in range(n):
+                L[i, j, p] = s[p] * inv[p]
+        for i in range(j):
+            for p in range(n):
+                L[i, j, p] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def inv_diag(L, out):
+    """out[i, p] = 1 / L[i, i, p] (m divisions per lane, so that trsm multiplies instead of dividing)."""
+    for i in range(L.shape[0]):
+        for p in range(L.shape[2]):
+            out[i, p] = 1.0 / L[i, i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def trsm(L, B, out, inv):
+    """out = L⁻¹ B (forward substitution, L lower triangular; inv from :func:`inv_diag`)."""
+    m, n = L.shape[0], L.shape[2]
+    for i in range(m):
+        for c in range(B.shape[1]):
+            for p in range(n):
+                out[i, c, p] = B[i, c, p]
+        for k in range(i):
+            for c in range(B.shape[1]):
+                for p in range(n):
+                    out[i, c, p] -= L[i, k, p] * out[k, c, p]
+        for c in range(B.shape[1]):
+            for p in range(n):
+                out[i, c, p] *= inv[i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def outer(x, y, c, out):
+    """out = c x yᵀ."""
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            for p in range(x.shape[1]):
+                out[i, j, p] = at(c, p) * x[i, p] * y[j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def outer_acc(x, y, c, out):
+    for i in range(x.shape[0]):
+        for j in range(y.shape[0]):
+            for p in range(x.shape[1]):
+                out[i, j, p] += at(c, p) * x[i, p] * y[j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def mv(A, x, out):
+    """out = A x."""
+    for i in range(A.shape[0]):
+        for p in range(A.shape[2]):
+            out[i, p] = 0.0
+        for k in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, p] += A[i, k, p] * x[k, p]
+
+
+@njit(cache=True, error_model="numpy")
+def vmul(x, y, c, out):
+    """out = c · x ∘ y."""
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            out[i, p] = at(c, p) * x[i, p] * y[i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def diagv(A, out):
+    for i in range(A.shape[0]):
+        for p in range(A.shape[2]):
+            out[i, p] = A[i, i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def diag_left(d, A, out):
+    """out = dg(d) A (rows scaled)."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] = d[i, p] * A[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def diag_right(A, d, out):
+    """out = A dg(d) (columns scaled)."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] = A[i, j, p] * d[j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def diag_mat(d, out):
+    out[...] = 0.0
+    for i in range(d.shape[0]):
+        for p in range(d.shape[1]):
+            out[i, i, p] = d[i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def had(A, B, out):
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[i, j, p] = A[i, j, p] * B[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def acc_eye(c, out):
+    for i in range(out.shape[0]):
+        for p in range(out.shape[2]):
+            out[i, i, p] += at(c, p)
+
+
+@njit(cache=True, error_model="numpy")
+def trace(A, out):
+    out[:] = 0.0
+    for i in range(A.shape[0]):
+        for p in range(A.shape[2]):
+            out[p] += A[i, i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def trace_prod(A, B, out):
+    """tr(A B) = Σ_ij A_ij B_ji per lane."""
+    out[:] = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            for p in range(A.shape[2]):
+                out[p] += A[i, j, p] * B[j, i, p]
+
+
+@njit(cache=True, error_model="numpy")
+def vsum(x, c, out):
+    """out = c Σ_i x_i per lane."""
+    out[:] = 0.0
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            out[p] += x[i, p]
+    for p in range(x.shape[1]):
+        out[p] *= c
+
+
+@njit(cache=True, error_model="numpy")
+def symmetrize(A):
+    for i in range(A.shape[0]):
+        for j in range(i + 1, A.shape[1]):
+            for p in range(A.shape[2]):
+                a = 0.5 * (A[i, j, p] + A[j, i, p])
+                A[i, j, p] = a
+                A[j, i, p] = a
+
+
+@njit(cache=True, error_model="numpy")
+def em_step(V, b, N, dtb, sq, Vn):
+    for i in range(V.shape[0]):
+        for j in range(V.shape[1]):
+            for p in range(V.shape[2]):
+                Vn[i, j, p] = V[i, j, p] + dtb * b[i, j, p] + sq * N[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def em_accept(V, b, N, dtb, sq, threshold, Vn, ok):
+    """:func:`em_step` and :func:`accept` in one pass: Vn = V + b dt + N √dt symmetrised, ok per lane."""
+    m, n = V.shape[0], V.shape[2]
+    ok[:] = True
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                a = V[i, j, p] + 0.5 * (dtb * (b[i, j, p] + b[j, i, p]) + sq * (N[i, j, p] + N[j, i, p]))
+                Vn[i, j, p] = a
+                Vn[j, i, p] = a
+                ok[p] = ok[p] and abs(a) <= threshold and abs(a) < math.inf
+
+
+@njit(cache=True, error_model="numpy")
+def nvn(L, N, W, X, inv):
+    """X = N V⁻¹ N = Wᵀ W with W = L⁻¹ N (the PSD step's Itô correction)."""
+    m, n = L.shape[0], L.shape[2]
+    trsm(L, N, W, inv)
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                X[i, j, p] = 0.0
+            for k in range(m):
+                for p in range(n):
+                    X[i, j, p] += W[k, i, p] * W[k, j, p]
+            for p in range(n):
+                X[j, i, p] = X[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn):
+    """The congruence step of :func:`.linalg.psd_step` on every lane: D = b dt + N √dt − ¼ dt N V⁻¹ N,
+    V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ (the Itô correction N V⁻¹ N in H, then D in place)."""
+    m, n = L.shape[0], L.shape[2]
+    inv = np.empty((m, n))
+    inv_diag(L, inv)
+    nvn(L, N, W, H, inv)
+    q = 0.25 * dt * nscale * nscale
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                D[i, j, p] = dtb * b[i, j, p] + sq * N[i, j, p] - q * H[i, j, p]
+    trsm(L, D, W, inv)  # W = L⁻¹ D
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                H[i, j, p] = L[i, j, p] + 0.5 * W[j, i, p]
+    gram_rows(H, Vn)
+
+
+@njit(cache=True, error_model="numpy")
+def gram_rows(A, out):
+    """out = A Aᵀ (symmetric: the upper triangle computed, mirrored)."""
+    m, n = A.shape[0], A.shape[2]
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                out[i, j, p] = 0.0
+            for k in range(A.shape[1]):
+                for p in range(n):
+                    out[i, j, p] += A[i, k, p] * A[j, k, p]
+            for p in range(n):
+                out[j, i, p] = out[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def accept(Vn, threshold, ok):
+    """Symmetrise Vn; ok[p]: lane p is finite with max|V| ≤ threshold."""
+    m, n = Vn.shape[0], Vn.shape[2]
+    ok[:] = True
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                a = 0.5 * (Vn[i, j, p] + Vn[j, i, p])
+                Vn[i, j, p] = a
+                Vn[j, i, p] = a
+                ok[p] = ok[p] and abs(a) <= threshold and abs(a) < math.inf  # False for NaN too
