@@ -85,12 +85,15 @@ def extrapolate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, statistic=Non
                          float(coarse.dt), n, int(paths - n), ok, (f0, f1), (coarse, fine))
 
 
-def brownian_endpoint(T, steps, paths, seed, chunk=64):
+def brownian_endpoint(T, steps, paths, seed, chunk=None):
     """B_T of every path of a lane-kernel run with one noise entry (m = 1, a single symmetric noise group),
     ``steps`` steps and substeps 1, rebuilt from the seed: chunk c draws its lanes' normals step by step from
     its own generator (SeedSequence(seed).spawn), as :func:`.integrate.simulate` does (NumPy's normals are
     Numba's).  With it a known-law SDE's exact solution is followed path by path, so weak errors can be
     measured to the strong error's noise (the weak-order test and benchmark)."""
+    from .integrate import LANES_CHUNK
+
+    chunk = chunk or LANES_CHUNK
     nch = (paths + chunk - 1) // chunk
     seeds = np.random.SeedSequence(int(seed)).spawn(nch)
     B = [np.random.default_rng(s).standard_normal((steps, min(chunk, paths - c * chunk))).sum(0)
