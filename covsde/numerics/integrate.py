@@ -179,8 +179,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
              max_memory=None, kernel="auto", substeps=1):
     """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.kernels` for the schemes).
 
-    ``chunk``: paths per independently seeded chunk (default LANES_CHUNK = 128 for the lane kernel, where a
-    chunk is the lanes of one loop and longer loops amortise their overhead, 64 for the per-path kernel).
+    ``chunk``: paths per independently seeded chunk (default: LANES_CHUNK for the lane kernel, 64 per path).
     ``kernel``: "lanes" runs each chunk of ``chunk`` paths as the SIMD lanes of one loop
     (:mod:`.lane_kernels`; derivations in matrix form), "paths" one path after another (:mod:`.kernels`;
     every derivation), "auto" (default) the lanes where the module has them and m < BLAS_M (from there
