@@ -17,6 +17,7 @@ from ..derive.gaussian import kxx, kxy, kyy
 from ..derive.matexpr import J_ATOM, M_SYM, word_T
 
 XA, XAB, XB = sp.symbols("xa xab xb")
+SA, SB = sp.symbols("sa sb", positive=True)  # √xa, √xb: the lane maps read them precomputed per row
 
 
 class Tape:
@@ -176,7 +177,16 @@ class Tape:
         cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
         dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
         if self.lanes:  # the entry's value on every lane: the innermost loop, one per branch
-            lane = ["for p in range(X.shape[2]):", "    xa = X[i, i, p]", "    xb = X[j, j, p]", "    xab = X[i, j, p]"]
+            # half-integer powers of xa, xb through sa = √xa, sb = √xb read from sd (m square roots per call,
+            # not two per entry); xa and xb themselves stay as they are
+            repl, (off_r, dia_r) = sp.cse([_roots(off), _roots(dia)], symbols=sp.numbered_symbols("y"))
+            cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
+            dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
+            body[-1:] = ["    sd = np.empty((X.shape[0], X.shape[2]))", "    for i in range(X.shape[0]):",
+                         "        for p in range(X.shape[2]):", "            sd[i, p] = _sqrtc(X[i, i, p])",
+                         "    for i in range(X.shape[0]):"]
+            lane = ["for p in range(X.shape[2]):", "    xa = X[i, i, p]", "    xb = X[j, j, p]", "    sa = sd[i, p]",
+                    "    sb = sd[j, p]", "    xab = X[i, j, p]"]
             lane += ["    " + c for c in cse]
             body += [f"        for j in range({'i' if sym else '0'}, X.shape[0]):", "            if i == j:"]
             body += ["                " + x for x in lane + [f"    out[i, j, p] = {dia_v}"]]
@@ -194,6 +204,14 @@ class Tape:
                 body.append("                out[j, i] = out[i, j]")
         self.maps.append(f'\n\n@njit(cache=True, error_model="numpy")\ndef {name}(X, P, out):\n' + "\n".join(body))
         return name
+
+
+def _roots(expr):
+    """xa^(k/2) → sa^k and xb^(k/2) → sb^k for odd k (a rewrite before printing the lane maps)."""
+    def half(e):
+        return e.is_Pow and e.base in (XA, XB) and e.exp.is_Rational and e.exp.q == 2
+
+    return expr.replace(half, lambda e: (SA if e.base == XA else SB) ** (2 * e.exp))
 
 
 def coeff_body(form, params, mats, coefs, printer, lib="linalg"):
