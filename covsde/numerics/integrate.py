@@ -235,8 +235,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
             entry(*args, rngs[c0:c1], chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
         return p1 - p0
 
-    if lanes and not mod._finite_at(V0, P):  # the per-path entry checks this itself
-        status[:] = 3
+    if lanes and not all(np.all(np.isfinite(x)) for x in lane_coefficients(mod, derivation.m, P)(V0)):
+        status[:] = 3  # (the per-path entry checks this itself)
     else:
         for done in run_batches(run, nchunks):
             bar.update(done)
@@ -277,11 +277,28 @@ def workspace(mod, m):
     return (np.zeros((mod.NMATS, m, m)), np.zeros(mod.NCOEF), np.zeros((mod.NWS, m, m)), np.zeros((mod.NWV, m)))
 
 
+def lane_coefficients(mod, m, P):
+    """V ↦ (b, mats, cf) at one V through the module's lane code (one lane), so that a module from the
+    matrix form compiles only its lane functions for simulate, the ODE and the check at V0."""
+    mats, cf = np.zeros((mod.NMATS, m, m, 1)), np.zeros((mod.NCOEF, 1))
+    ws, wv, sc = np.zeros((mod.NWS, m, m, 1)), np.zeros((mod.NWV, m, 1)), np.zeros((mod.NSC, 1))
+
+    def coefficients(V):
+        b = np.empty((m, m, 1))
+        mod.coeffs_lanes(np.ascontiguousarray(V, dtype=float)[:, :, None], P, b, mats, cf, ws, wv, sc)
+        return b[:, :, 0], mats[..., 0], cf[:, 0]
+
+    return coefficients
+
+
 def drift_function(derivation, params=None):
-    """b as a numpy function V ↦ b(V) (compiled kernel)."""
+    """b as a numpy function V ↦ b(V) (compiled kernel: the lane code where the module has it)."""
     mod = load_module(derivation)
     P = param_vector(derivation, params)
     m = derivation.m
+    if mod.LANES:
+        coefficients = lane_coefficients(mod, m, P)
+        return lambda V: coefficients(V)[0].copy()
     mats, cf, ws, wv = workspace(mod, m)
 
     def b(V):

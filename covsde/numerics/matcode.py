@@ -43,7 +43,8 @@ class Tape:
         """A local variable holding a SymPy scalar (parameters and m are locals)."""
         self.nsc += 1
         name = f"s{self.nsc - 1}"
-        self.lines.append(f"    {name} = {self.pr.doprint(fold_numbers(sp.sympify(expr)))}")
+        text = self.pr.doprint(fold_numbers(sp.sympify(expr)))
+        self.lines.append(f"    {name} = {f'float({text})' if self.lanes else text}")  # lanes: one float type
         return name
 
     # ---- values -----------------------------------------------------------------------------------
