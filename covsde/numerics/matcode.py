@@ -114,24 +114,18 @@ class Tape:
             return self._trace[t]
         self.nsc += 1
         name = f"s{self.nsc - 1}"
-        if self.lanes:  # a lane array sc[k], written by the lane kernel
-            k = self.nsc - 1
-            if t[0] == J_ATOM:
-                line = f"lanes.vsum({self.right(t[1:])}, 1.0 / m, sc[{k}])"
-            elif len(t) == 1:
-                line = f"lanes.trace({self.dense(t)}, sc[{k}])"
-            else:
-                line = f"lanes.trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])}, sc[{k}])"
-            self.lines += [f"    {line}", f"    {name} = sc[{k}]"]
-            self._trace[t] = name
-            return name
         if t[0] == J_ATOM:
-            rhs = f"linalg.vsum({self.right(t[1:])}) / m"
+            fn, args = "vsum", [self.right(t[1:])]
         elif len(t) == 1:
-            rhs = f"linalg.trace({self.dense(t)})"
+            fn, args = "trace", [self.dense(t)]
         else:
-            rhs = f"linalg.trace_prod({self.dense(t[:-1])}, {self.dense(t[-1:])})"
-        self.lines.append(f"    {name} = {rhs}")
+            fn, args = "trace_prod", [self.dense(t[:-1]), self.dense(t[-1:])]
+        if self.lanes:  # a lane array sc[k], written by the lane kernel (vsum takes its 1/m as an argument)
+            out = f"sc[{self.nsc - 1}]"
+            args += ["1.0 / m", out] if fn == "vsum" else [out]
+            self.lines += [f"    lanes.{fn}({', '.join(args)})", f"    {name} = {out}"]
+        else:
+            self.lines.append(f"    {name} = linalg.{fn}({', '.join(args)}){' / m' if fn == 'vsum' else ''}")
         self._trace[t] = name
         return name
 
