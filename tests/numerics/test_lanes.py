@@ -93,3 +93,26 @@ def test_kernel_options_are_checked():
         simulate(d, np.eye(2), 0.1, dt=0.05, paths=4, kernel="simd", progress=False)
     with pytest.raises(CovsdeInputError, match="substeps"):
         simulate(d, np.eye(2), 0.1, dt=0.05, paths=4, substeps=0, progress=False)
+
+
+def test_weak_order_option_on_the_cli_and_its_checks(capsys):
+    """`simulate --weak-order 2` reports the extrapolated means (ρ, log V^αα, V) with their SE, 2·E_{dt/2} − E_dt
+    exactly; --ode with it is refused; a statistic of the wrong shape is refused by name."""
+    import json
+
+    from covsde.cli import main
+    from covsde.numerics.richardson import extrapolate
+
+    args = ["simulate", "mlp", "--V0", "[[1,0.3],[0.3,1]]", "--T", "0.5", "--dt", "0.05", "--paths", "256",
+            "--format", "json", "--quiet"]
+    assert main(args + ["--weak-order", "2"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    ex = rep["extrapolated"]
+    assert rep["weak_order"] == 2 and set(ex) == {"rho_0_1", "logV_0_0", "logV_1_1", "V_0_0", "V_0_1", "V_1_1"}
+    for v in ex.values():
+        assert abs(v["extrapolated"] - (2 * v["dt/2"] - v["dt"])) < 1e-9 and v["se"] > 0
+    assert main(args + ["--weak-order", "2", "--ode"]) == 2
+    d = derive(build("mlp", {})[0], 2)
+    with pytest.raises(CovsdeInputError, match="statistic must return"):
+        extrapolate(d, [[1, 0.3], [0.3, 1]], 0.5, dt=0.05, paths=64, progress=False,
+                    statistic=lambda V: (["a", "b"], V[:, 0, :1]))
