@@ -102,22 +102,27 @@ def _collect(d):
     return exprs, len(mats), groups, len(coefs)
 
 
-def _coeff_body(d, exprs, nmats, ncoef):
-    """The body of coeffs(V, P, b, mats, cf): numbers folded, common subexpressions shared."""
-    m, pr, memo = d.m, _printer(), {}
+def _coeff_body(d, exprs, nmats, ncoef, lanes=False):
+    """The body of coeffs(V, P, b, mats, cf): numbers folded, common subexpressions shared.  ``lanes``: the
+    body of coeffs_lanes, the same straight-line code inside one loop over the paths (every array gains
+    the index p; the loop body has no calls left, so it vectorises)."""
+    m, pr, memo = d.m, _printer(lanes), {}
     repl, reduced = sp.cse([fold_numbers(e, memo) for e in exprs], symbols=sp.numbered_symbols("x"))
+    at, ind = (", p", "        ") if lanes else ("", "    ")
     lines = [f"    {sym.name} = P[{k}]" for k, sym in enumerate(d.parameters)]
-    lines += [f"    V_{i}_{j} = V[{i}, {j}]" for i in range(m) for j in range(i, m)]
-    lines += [f"    {s} = {pr.doprint(e)}" for s, e in repl]
+    if lanes:
+        lines.append("    for p in range(V.shape[2]):")
+    lines += [f"{ind}V_{i}_{j} = V[{i}, {j}{at}]" for i in range(m) for j in range(i, m)]
+    lines += [f"{ind}{s} = {pr.doprint(e)}" for s, e in repl]
     values = iter(reduced)
     for i in range(m):
         for j in range(i, m):
-            lines.append(f"    b[{i}, {j}] = {pr.doprint(next(values))}")
+            lines.append(f"{ind}b[{i}, {j}{at}] = {pr.doprint(next(values))}")
             if i != j:
-                lines.append(f"    b[{j}, {i}] = b[{i}, {j}]")
+                lines.append(f"{ind}b[{j}, {i}{at}] = b[{i}, {j}{at}]")
     for q in range(nmats):
-        lines += [f"    mats[{q}, {i}, {j}] = {pr.doprint(next(values))}" for i in range(m) for j in range(m)]
-    lines += [f"    cf[{q}] = {pr.doprint(next(values))}" for q in range(ncoef)]
+        lines += [f"{ind}mats[{q}, {i}, {j}{at}] = {pr.doprint(next(values))}" for i in range(m) for j in range(m)]
+    lines += [f"{ind}cf[{q}{at}] = {pr.doprint(next(values))}" for q in range(ncoef)]
     return "\n".join(lines) or "    pass"
 
 
@@ -250,8 +255,9 @@ def _parts(d):
     noise_body, sym = _noise_body(d.noise, groups)
     return dict(m=d.m, ngroups=max(len(groups), 1), nmats=max(nmats, 1), ncoef=max(ncoef, 1), nws=1, nwv=1,
                 params=tuple(x.name for x in d.parameters), sym=sym, maps="",
-                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body, lanes=False, nsc=1,
-                lane_maps="", lane_coeff_body="    b[...] = 0.0", lane_noise_body="")
+                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body, lanes=True, nsc=1,
+                lane_maps="", lane_coeff_body=_coeff_body(d, exprs, nmats, ncoef, lanes=True),
+                lane_noise_body=_noise_body(d.noise, groups, "lanes")[0])
 
 
 def generate_source(derivation) -> str:

@@ -140,23 +140,24 @@ def test_normalised_blocks_are_checked(capsys):
 
 
 def test_a_correlation_state_stays_on_unit_diagonal():
-    """The integrator keeps a correlation state's diagonal at 1 (the default PSD step's quadratic terms would
-    move it by O(dt) per step: the kernel projects back), and ρ stays in (−1, 1): the generated module's own
-    source run as plain Python (its dense kernels compiled; no module compile), 64 paths × 50 steps, seed 0;
-    the same run without the projection leaves the diagonal (the negative control)."""
+    """Both integrators (per path, lanes) keep a correlation state's diagonal at 1 (the default PSD step's
+    quadratic terms would move it by O(dt) per step: the kernel projects back), and ρ stays in (−1, 1): the
+    generated module's own source run as plain Python (its dense kernels compiled; no module compile), 64
+    paths × 50 steps, seed 0; the same run without the projection leaves the diagonal (negative control)."""
     from covsde.numerics.codegen import generate_source, param_vector
 
     d = derive(build("resnet", {"norm": "post-rms", "gamma": "0.5"})[0], 2)
     ns = {}
     exec(compile(generate_source(d).replace("@njit(", "# @njit("), "<generated>", "exec"), ns)
     V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
-    out = {}
-    for unit in (True, False):
-        Vout, status, tdeath = np.zeros((1, 64, 2, 2)), np.zeros(64, dtype=np.int64), np.full(64, np.inf)
-        ns["simulate"](V0, param_vector(d), 0.01, 50, np.array([50]), 1, 1e6, [np.random.default_rng(0)], 64, Vout,
-                       status, tdeath, False, 1.0, 1.0, unit, 1)
-        assert np.all(status == 0)
-        out[unit] = Vout[0]
-    assert np.abs(out[True][:, [0, 1], [0, 1]] - 1).max() < 1e-12
-    assert np.abs(out[False][:, [0, 1], [0, 1]] - 1).max() > 1e-6
-    assert np.abs(out[True][:, 0, 1]).max() < 1 and out[True][:, 0, 1].std() > 0.05
+    for entry in ("simulate", "simulate_lanes"):  # the per-path and the lane kernel
+        out = {}
+        for unit in (True, False):
+            Vout, status, tdeath = np.zeros((1, 64, 2, 2)), np.zeros(64, dtype=np.int64), np.full(64, np.inf)
+            ns[entry](V0, param_vector(d), 0.01, 50, np.array([50]), 1, 1e6, [np.random.default_rng(0)], 64, Vout,
+                      status, tdeath, False, 1.0, 1.0, unit, 1)
+            assert np.all(status == 0)
+            out[unit] = Vout[0]
+        assert np.abs(out[True][:, [0, 1], [0, 1]] - 1).max() < 1e-12, entry
+        assert np.abs(out[False][:, [0, 1], [0, 1]] - 1).max() > 1e-6, entry
+        assert np.abs(out[True][:, 0, 1]).max() < 1 and out[True][:, 0, 1].std() > 0.05, entry

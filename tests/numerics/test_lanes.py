@@ -1,7 +1,8 @@
 """The path-vectorised (lane) kernels: every lane of :mod:`covsde.numerics.lanes` equals the per-path
 :mod:`covsde.numerics.linalg` on that lane's matrices; a failing lane is flagged without touching the
-others; the vectorisable arccosine is accurate to 1e-15; the lane integrator counts a path that ends
-outside the PSD cone; bad kernel options are refused."""
+others; the vectorisable arccosine is accurate to 1e-15; per-entry modules' lane coefficients equal their
+per-path ones; the lane integrator counts a path that ends outside the PSD cone; bad kernel options are
+refused; the weak-order option on the CLI."""
 import numpy as np
 import pytest
 
@@ -84,10 +85,31 @@ def test_a_path_ending_outside_the_cone_is_counted():
     assert np.any(r.t_death[r.status == 2] == 1.0)  # some failed on the final check
 
 
+@pytest.mark.parametrize("variant,values", [("attention", {"mask": "causal", "gamma": "0.5", "tau0": "1"}),
+                                            ("resnet", {"norm": "post-rms", "gamma": "0.5"})])
+def test_per_entry_modules_have_lane_coefficients(variant, values):
+    """A per-entry derivation (a mask, a correlation state): its coeffs_lanes is coeffs on every lane — the
+    generated source run as plain Python (no module compile), 3 lanes at 3 different V."""
+    from covsde.numerics.codegen import generate_source, param_vector
+
+    d = derive(build(variant, values)[0], 2)
+    ns = {}
+    exec(compile(generate_source(d).replace("@njit(", "# @njit("), "<generated>", "exec"), ns)
+    assert ns["LANES"] and ns["M"] == 2
+    Vs = np.stack([np.array([[1.0, 0.3], [0.3, 1.0]]), np.array([[1.0, -0.6], [-0.6, 1.0]]), np.eye(2)], axis=-1)
+    P = param_vector(d)
+    bl, matsl, cfl = np.empty((2, 2, 3)), np.zeros((ns["NMATS"], 2, 2, 3)), np.zeros((ns["NCOEF"], 3))
+    ns["coeffs_lanes"](Vs, P, bl, matsl, cfl, None, None, None)
+    b, mats, cf = np.empty((2, 2)), np.zeros((ns["NMATS"], 2, 2)), np.zeros(ns["NCOEF"])
+    for p in range(3):
+        ns["coeffs"](np.ascontiguousarray(Vs[..., p]), P, b, mats, cf, None, None)
+        np.testing.assert_allclose(bl[..., p], b, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(matsl[..., p], mats, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(cfl[:, p], cf, rtol=1e-12, atol=1e-14)
+    assert np.abs(bl).max() > 0
+
+
 def test_kernel_options_are_checked():
-    d_entries = derive(build("attention", {"mask": "causal", "gamma": "0.5", "tau0": "1"})[0], 2)  # per entry: no lanes
-    with pytest.raises(CovsdeInputError, match="matrix form"):
-        simulate(d_entries, np.eye(2), 0.1, dt=0.05, paths=4, kernel="lanes", progress=False)
     d = derive(build("mlp", {})[0], 2)
     with pytest.raises(CovsdeInputError, match="kernel"):
         simulate(d, np.eye(2), 0.1, dt=0.05, paths=4, kernel="simd", progress=False)
