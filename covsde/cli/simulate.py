@@ -29,7 +29,7 @@ def add_arguments(p):
     p.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
     p.add_argument("--kernel", choices=["auto", "lanes", "paths"], default="auto",
                    help="lanes: a chunk's paths as SIMD lanes (matrix-form derivations); paths: one path after "
-                        "another; auto (default): lanes where available and m < 24.  The two draw their normals "
+                        "another; auto (default): lanes up to m = 48.  The two draw their normals "
                         "in different orders (the same law, other samples)")
     p.add_argument("--weak-order", choices=["1", "2"], default="1",
                    help="2: also a run at dt/2 on the same Brownian path, and the Richardson-extrapolated means "

@@ -26,6 +26,8 @@ from .codegen import load_module, param_vector
 SCHEMES = {"em": 0, "psd": 1}
 KERNELS = ("auto", "lanes", "paths")
 LANES_CHUNK = 128  # lanes of the lane kernel per chunk (B1: 0.62 s at 128 and 256, 0.70 s at 64)
+LANES_MAX_M = 48  # auto: lanes up to here (Transformer, 256 paths: m = 48 lanes 0.72 s vs per path 0.88 s;
+#                   m = 64: 2.13 s vs 1.82 s — the lane buffers outgrow the caches, BLAS wins)
 
 
 def check_V0(V0, m=None, name="V0", state="V"):
@@ -181,9 +183,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
 
     ``chunk``: paths per independently seeded chunk (default: LANES_CHUNK for the lane kernel, 64 per path).
     ``kernel``: "lanes" runs each chunk of ``chunk`` paths as the SIMD lanes of one loop
-    (:mod:`.lane_kernels`; derivations in matrix form), "paths" one path after another (:mod:`.kernels`;
-    every derivation), "auto" (default) the lanes where the module has them and m < BLAS_M (from there
-    on the per-path loop's BLAS products are faster).  Both draw a chunk's normals from that chunk's own
+    (:mod:`.lane_kernels`), "paths" one path after another (:mod:`.kernels`), "auto" (default) the lanes up
+    to m = LANES_MAX_M (beyond, the per-path loop's BLAS products are faster).  Both draw a chunk's normals from that chunk's own
     generator, so results never depend on the thread count; the two kernels draw them in different orders.
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
@@ -255,12 +256,10 @@ def _refuse_non_finite(status, derivation, P):
 
 def _use_lanes(kernel, mod, derivation):
     """Whether simulate runs the lane kernel (see its ``kernel`` argument)."""
-    from .linalg import BLAS_M
-
     if kernel == "lanes" and not mod.LANES:
         raise CovsdeInputError("kernel='lanes' needs a derivation in matrix form (this one was derived per entry, "
                                "m ≤ 16): use kernel='paths' or 'auto'")
-    return bool(mod.LANES) and (kernel == "lanes" or (kernel == "auto" and derivation.m < BLAS_M))
+    return bool(mod.LANES) and (kernel == "lanes" or (kernel == "auto" and derivation.m <= LANES_MAX_M))
 
 
 @dataclass
