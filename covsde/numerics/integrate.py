@@ -255,11 +255,8 @@ def _refuse_non_finite(status, derivation, P):
 
 
 def _use_lanes(kernel, mod, derivation):
-    """Whether simulate runs the lane kernel (see its ``kernel`` argument)."""
-    if kernel == "lanes" and not mod.LANES:
-        raise CovsdeInputError("kernel='lanes' needs a derivation in matrix form (this one was derived per entry, "
-                               "m ≤ 16): use kernel='paths' or 'auto'")
-    return bool(mod.LANES) and (kernel == "lanes" or (kernel == "auto" and derivation.m <= LANES_MAX_M))
+    """Whether simulate runs the lane kernel (see its ``kernel`` argument; every generated module has it)."""
+    return kernel == "lanes" or (kernel == "auto" and derivation.m <= LANES_MAX_M)
 
 
 @dataclass
@@ -277,8 +274,8 @@ def workspace(mod, m):
 
 
 def lane_coefficients(mod, m, P):
-    """V ↦ (b, mats, cf) at one V through the module's lane code (one lane), so that a module from the
-    matrix form compiles only its lane functions for simulate, the ODE and the check at V0."""
+    """V ↦ (b, mats, cf) at one V through the module's lane code (one lane), so that a module compiles only
+    its lane functions for simulate, the ODE and the check at V0."""
     mats, cf = np.zeros((mod.NMATS, m, m, 1)), np.zeros((mod.NCOEF, 1))
     ws, wv, sc = np.zeros((mod.NWS, m, m, 1)), np.zeros((mod.NWV, m, 1)), np.zeros((mod.NSC, 1))
 
@@ -291,21 +288,9 @@ def lane_coefficients(mod, m, P):
 
 
 def drift_function(derivation, params=None):
-    """b as a numpy function V ↦ b(V) (compiled kernel: the lane code where the module has it)."""
-    mod = load_module(derivation)
-    P = param_vector(derivation, params)
-    m = derivation.m
-    if mod.LANES:
-        coefficients = lane_coefficients(mod, m, P)
-        return lambda V: coefficients(V)[0].copy()
-    mats, cf, ws, wv = workspace(mod, m)
-
-    def b(V):
-        out = np.empty((m, m))
-        mod.drift_vec(np.ascontiguousarray(V, dtype=float), P, out, mats, cf, ws, wv)
-        return out
-
-    return b
+    """b as a numpy function V ↦ b(V) (compiled: the module's lane code on one lane)."""
+    coefficients = lane_coefficients(load_module(derivation), derivation.m, param_vector(derivation, params))
+    return lambda V: coefficients(V)[0].copy()
 
 
 def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rtol=1e-10, atol=1e-12,

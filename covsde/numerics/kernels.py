@@ -60,8 +60,8 @@ def _draw(rng, Z, m, substeps):
     for g in range(NGROUPS):
         for i in range(m):
             for j in range(i if SYM[g] else 0, m):
-                Z[g, i, j] = 0.0
-    for _ in range(substeps):
+                Z[g, i, j] = rng.standard_normal()
+    for _ in range(substeps - 1):
         for g in range(NGROUPS):
             for i in range(m):
                 for j in range(i if SYM[g] else 0, m):
@@ -164,11 +164,6 @@ def simulate(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout
         hi = min(lo + chunk, npaths)
         _run_chunk(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
                    tdeath[lo:hi], drift_only, bscale, nscale, unit_diag, substeps)
-
-
-@njit(cache=True, error_model="numpy")
-def drift_vec(V, P, b, mats, cf, ws, wv):
-    coeffs(V, P, b, mats, cf, ws, wv)
 
 
 # ---- placeholders: a generated module redefines everything below for its derivation ----------------

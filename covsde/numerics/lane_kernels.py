@@ -13,9 +13,8 @@ Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coeffici
 valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
-A generated module holds this file's source after that of :mod:`.kernels`; ``LANES`` says whether the
-module has lane coefficients (modules generated from the matrix form do; per-entry modules run the
-per-path loop).
+A generated module holds this file's source after that of :mod:`.kernels`, and its own ``coeffs_lanes``,
+``noise_lanes`` (``LANES = True``: every generated module has them; only this file alone says False).
 """
 import math
 

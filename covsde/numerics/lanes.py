@@ -360,16 +360,8 @@ def symmetrize(A):
 
 
 @njit(cache=True, error_model="numpy")
-def em_step(V, b, N, dtb, sq, Vn):
-    for i in range(V.shape[0]):
-        for j in range(V.shape[1]):
-            for p in range(V.shape[2]):
-                Vn[i, j, p] = V[i, j, p] + dtb * b[i, j, p] + sq * N[i, j, p]
-
-
-@njit(cache=True, error_model="numpy")
 def em_accept(V, b, N, dtb, sq, threshold, Vn, ok):
-    """:func:`em_step` and :func:`accept` in one pass: Vn = V + b dt + N √dt symmetrised, ok per lane."""
+    """The EM step and :func:`accept` in one pass: Vn = V + b dt + N √dt symmetrised, ok per lane."""
     m, n = V.shape[0], V.shape[2]
     ok[:] = True
     for i in range(m):

@@ -165,18 +165,15 @@ class Tape:
         memo = {}
         off = fold_numbers(a[1].xreplace({kxx: XA, kxy: XAB, kyy: XB, M_SYM: sp.Symbol("m")}), memo)
         dia = fold_numbers(a[2].xreplace({kxx: XA, M_SYM: sp.Symbol("m")}), memo)
+        sym = sp.simplify(off - off.xreplace({XA: XB, XB: XA})) == 0 if off.free_symbols else True
+        if self.lanes:  # half-integer powers of xa, xb through sa = √xa, sb = √xb, read from sd (m square
+            off, dia = _roots(off), _roots(dia)  # roots per call, not two per entry); xa, xb stay as they are
         repl, (off_r, dia_r) = sp.cse([off, dia], symbols=sp.numbered_symbols("y"))
         body = [f"    {s.name} = P[{k}]" for k, s in enumerate(self.params)]
-        sym = sp.simplify(off - off.xreplace({XA: XB, XB: XA})) == 0 if off.free_symbols else True
         body += ["    m = float(X.shape[0])", "    for i in range(X.shape[0]):"]
         cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
         dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
         if self.lanes:  # the entry's value on every lane: the innermost loop, one per branch
-            # half-integer powers of xa, xb through sa = √xa, sb = √xb read from sd (m square roots per call,
-            # not two per entry); xa and xb themselves stay as they are
-            repl, (off_r, dia_r) = sp.cse([_roots(off), _roots(dia)], symbols=sp.numbered_symbols("y"))
-            cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
-            dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
             body[-1:] = ["    sd = np.empty((X.shape[0], X.shape[2]))", "    for i in range(X.shape[0]):",
                          "        for p in range(X.shape[2]):", "            sd[i, p] = _sqrtc(X[i, i, p])",
                          "    for i in range(X.shape[0]):"]
