@@ -211,7 +211,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     P = param_vector(derivation, params)
     mod = load_module(derivation)
     lanes = _use_lanes(kernel, mod, derivation)
-    chunk = checks.integer("chunk", chunk if chunk is not None else (LANES_CHUNK if lanes else 64), 1)
+    chunk = _chunk(chunk, lanes, mod, derivation.m, paths, max_memory)
     dt = T / nsteps
     save_steps = np.array([min(nsteps, max(0, int(round(t / dt)))) for t in times], dtype=np.int64)
     nchunks = (paths + chunk - 1) // chunk
@@ -252,6 +252,26 @@ def _refuse_non_finite(status, derivation, P):
     if np.any(status == 3):
         vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))
         raise CovsdeInputError(f"the drift or noise coefficients are not finite at V0 with {vals or 'these values'}")
+
+
+def _chunk(chunk, lanes, mod, m, paths, max_memory):
+    """The chunk size, checked (default LANES_CHUNK for the lane kernel, 64 per path), and the lane
+    buffers it implies checked against the memory limit."""
+    chunk = checks.integer("chunk", chunk if chunk is not None else (LANES_CHUNK if lanes else 64), 1)
+    if lanes:
+        _check_lane_buffers(mod, m, min(chunk, paths), max_memory)
+    return chunk
+
+
+def _check_lane_buffers(mod, m, lanes, max_memory):
+    """Refuse up front lane buffers that would not fit: per thread, about 12 + NMATS + NWS + NGROUPS m×m
+    arrays of ``lanes`` paths each (the chunk size decides them, not the number of paths)."""
+    import numba
+
+    per = 8.0 * m * m * lanes * (12 + mod.NMATS + mod.NWS + mod.NGROUPS)
+    threads = max(1, numba.get_num_threads())
+    limits.check_memory(per * threads, f"the lane kernel's buffers ({threads} threads × {lanes} lanes of {m}×{m} "
+                        f"matrices; a smaller chunk needs less)", max_memory)
 
 
 def _use_lanes(kernel, mod, derivation):
