@@ -179,6 +179,11 @@ def _noise_body(noise, groups, lib="linalg"):
     return "\n".join(lines) or "    pass", tuple(sym) or (False,)
 
 
+def _wishart(groups, sym):
+    """The coefficient index of the noise when it is one Wishart group alone, else −1."""
+    return groups[0][0][0] if len(groups) == 1 and sym[0] else -1
+
+
 GENERATED = '''
 
 # ---- generated for: {desc} ----
@@ -190,6 +195,7 @@ NWS = {nws}
 NWV = {nwv}
 PARAMS = {params!r}  # names of the run-time parameters, in the order of P
 SYM = {sym!r}  # per noise group: True = symmetric S drawn directly (upper triangle of Z used)
+WISHART = {wishart}  # ≥ 0: the noise is cf[WISHART]·√2 · L S Lᵀ alone (the lane PSD step uses S directly)
 DESCRIPTION = {desc!r}
 LANES = {lanes}  # True: coeffs_lanes/noise_lanes below serve the path-vectorised integrator
 NSC = {nsc}  # lane arrays of traces in coeffs_lanes
@@ -248,13 +254,14 @@ def _parts(d):
         lane_body, lane_maps, _, _, nsc = coeff_body(d.matrix, params, mats, coefs, _printer(lanes=True), "lanes")
         noise_body, sym = _noise_body(d.matrix.noise, groups)
         return dict(m=0, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), ncoef=max(len(coefs), 1), nws=nws,
-                    nwv=nwv, params=tuple(x.name for x in params), sym=sym, maps=maps, coeff_body=body,
+                    nwv=nwv, params=tuple(x.name for x in params), sym=sym, wishart=_wishart(groups, sym),
+                    maps=maps, coeff_body=body,
                     noise_body=noise_body, lanes=True, nsc=nsc, lane_maps=lane_maps, lane_coeff_body=lane_body,
                     lane_noise_body=_noise_body(d.matrix.noise, groups, "lanes")[0])
     exprs, nmats, groups, ncoef = _collect(d)
     noise_body, sym = _noise_body(d.noise, groups)
     return dict(m=d.m, ngroups=max(len(groups), 1), nmats=max(nmats, 1), ncoef=max(ncoef, 1), nws=1, nwv=1,
-                params=tuple(x.name for x in d.parameters), sym=sym, maps="",
+                params=tuple(x.name for x in d.parameters), sym=sym, wishart=_wishart(groups, sym), maps="",
                 coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body, lanes=True, nsc=1,
                 lane_maps="", lane_coeff_body=_coeff_body(d, exprs, nmats, ncoef, lanes=True),
                 lane_noise_body=_noise_body(d.noise, groups, "lanes")[0])

@@ -9,7 +9,9 @@ ziggurat, 2.6 ns a normal — a vectorised xoshiro256+/Box–Muller generator me
 the whole step slower), so a chunk's result depends only on its seed, never on the number of threads.
 
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
-``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  A stopped lane keeps its last
+``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
+Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) the PSD step is taken from the drawn
+S without forming N (:func:`.lanes.psd_wishart`: the same step, a third cheaper).  A stopped lane keeps its last
 valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
@@ -76,6 +78,7 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
                 V[i, j, p] = V0[i, j]
     sq = math.sqrt(dt) * nscale
     dtb = dt * bscale
+    r2 = math.sqrt(2.0)  # a Wishart group's coefficient is cf[WISHART]·√2 (see codegen._noise_body)
     k = 0
     for step in range(nsteps + 1):
         while k < save_steps.shape[0] and save_steps[k] == step:
@@ -90,14 +93,17 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
         if step == nsteps or alive == 0:
             break
         coeffs_lanes(V, P, b, mats, cf, ws, wv, sc)
+        wishart = scheme == 1 and WISHART >= 0  # the PSD step from S itself: N is not formed
         if not drift_only:
             _draw_lanes(rng, Z, m, substeps)
-            noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
+            if not wishart:
+                noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
         if scheme == 0:
             lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
+        elif wishart:
+            lanes.psd_wishart(L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, t2, W, H, Vn, ok)
         else:
-            lanes.psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn)
-            lanes.accept(Vn, threshold, ok)
+            lanes.psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok)
         for p in range(n):
             if status[p] == 0 and not ok[p]:
                 status[p] = 1
@@ -157,3 +163,4 @@ NCOEF = 1
 NWS = 1
 NWV = 1
 SYM = (False,)
+WISHART = -1

@@ -374,40 +374,20 @@ def em_accept(V, b, N, dtb, sq, threshold, Vn, ok):
 
 
 @njit(cache=True, error_model="numpy")
-def nvn(L, N, W, X, inv):
-    """X = N V⁻¹ N = Wᵀ W with W = L⁻¹ N (the PSD step's Itô correction)."""
-    m, n = L.shape[0], L.shape[2]
-    trsm(L, N, W, inv)
+def ito_d(b, N, W, q, dtb, sq, D):
+    """D = dtb b + sq N − q WᵀW (W = L⁻¹N, so WᵀW = N V⁻¹ N), symmetric: the upper triangle, mirrored."""
+    m, n = b.shape[0], b.shape[2]
     for i in range(m):
         for j in range(i, m):
             for p in range(n):
-                X[i, j, p] = 0.0
+                D[i, j, p] = 0.0
             for k in range(m):
                 for p in range(n):
-                    X[i, j, p] += W[k, i, p] * W[k, j, p]
+                    D[i, j, p] += W[k, i, p] * W[k, j, p]
             for p in range(n):
-                X[j, i, p] = X[i, j, p]
-
-
-@njit(cache=True, error_model="numpy")
-def psd_step(L, b, N, dt, dtb, sq, nscale, D, W, H, Vn):
-    """The congruence step of :func:`.linalg.psd_step` on every lane: D = b dt + N √dt − ¼ dt N V⁻¹ N,
-    V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ (the Itô correction N V⁻¹ N in H, then D in place)."""
-    m, n = L.shape[0], L.shape[2]
-    inv = np.empty((m, n))
-    inv_diag(L, inv)
-    nvn(L, N, W, H, inv)
-    q = 0.25 * dt * nscale * nscale
-    for i in range(m):
-        for j in range(m):
-            for p in range(n):
-                D[i, j, p] = dtb * b[i, j, p] + sq * N[i, j, p] - q * H[i, j, p]
-    trsm(L, D, W, inv)  # W = L⁻¹ D
-    for i in range(m):
-        for j in range(m):
-            for p in range(n):
-                H[i, j, p] = L[i, j, p] + 0.5 * W[j, i, p]
-    gram_rows(H, Vn)
+                a = dtb * b[i, j, p] + sq * 0.5 * (N[i, j, p] + N[j, i, p]) - q * D[i, j, p]
+                D[i, j, p] = a
+                D[j, i, p] = a
 
 
 @njit(cache=True, error_model="numpy")
@@ -423,6 +403,77 @@ def gram_rows(A, out):
                     out[i, j, p] += A[i, k, p] * A[j, k, p]
             for p in range(n):
                 out[j, i, p] = out[i, j, p]
+
+
+@njit(cache=True, error_model="numpy")
+def gram_accept(H, threshold, Vn, ok):
+    """Vn = H Hᵀ (upper triangle, mirrored) and :func:`accept`'s flag in the same pass."""
+    m, n = H.shape[0], H.shape[2]
+    ok[:] = True
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                Vn[i, j, p] = 0.0
+            for k in range(H.shape[1]):
+                for p in range(n):
+                    Vn[i, j, p] += H[i, k, p] * H[j, k, p]
+            for p in range(n):
+                a = Vn[i, j, p]
+                Vn[j, i, p] = a
+                ok[p] = ok[p] and abs(a) <= threshold and abs(a) < math.inf
+
+
+@njit(cache=True, error_model="numpy")
+def psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok):
+    """The congruence step of :func:`.linalg.psd_step` on every lane, accepted as by :func:`accept`:
+    D = b dt + N √dt − ¼ dt N V⁻¹ N (N V⁻¹ N = WᵀW, W = L⁻¹N), V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ."""
+    m, n = L.shape[0], L.shape[2]
+    inv = np.empty((m, n))
+    inv_diag(L, inv)
+    trsm(L, N, W, inv)
+    ito_d(b, N, W, 0.25 * dt * nscale * nscale, dtb, sq, D)
+    trsm(L, D, W, inv)  # W = L⁻¹ D
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                H[i, j, p] = L[i, j, p] + 0.5 * W[j, i, p]
+    gram_accept(H, threshold, Vn, ok)
+
+
+@njit(cache=True, error_model="numpy")
+def psd_wishart(L, b, Z, c, dtb, sq, threshold, S, G, W, H, Vn, ok):
+    """:func:`psd_step` when the noise is N = c · L S Lᵀ alone (one Wishart group; S symmetric from the
+    upper triangle of Z, √2 on its diagonal, as in :func:`lsl_sym_acc`), without forming N: with
+    a = c·sq, L⁻¹ D = dtb L⁻¹b + M Lᵀ where M = aS − ¼a²S², so F = L G + ½ dtb (L⁻¹b)ᵀ, G = I + ½M —
+    the same V' up to rounding, with S² (a symmetric Gram) in place of the noise product and a solve."""
+    m, n = L.shape[0], L.shape[2]
+    r2 = math.sqrt(2.0)
+    for i in range(m):
+        for p in range(n):
+            S[i, i, p] = r2 * Z[i, i, p]
+        for j in range(i + 1, m):
+            for p in range(n):
+                S[i, j, p] = Z[i, j, p]
+                S[j, i, p] = Z[i, j, p]
+    gram_rows(S, G)  # S² = S Sᵀ
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                a = sq * at(c, p)
+                G[i, j, p] = 0.5 * a * (S[i, j, p] - 0.25 * a * G[i, j, p])
+        for p in range(n):
+            G[i, i, p] += 1.0
+    inv = np.empty((m, n))
+    inv_diag(L, inv)
+    trsm(L, b, W, inv)  # W = L⁻¹ b
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                H[i, j, p] = 0.5 * dtb * W[j, i, p]
+            for k in range(i + 1):
+                for p in range(n):
+                    H[i, j, p] += L[i, k, p] * G[k, j, p]
+    gram_accept(H, threshold, Vn, ok)
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,9 +36,12 @@ def test_every_lane_equals_the_per_path_kernels():
     t, out, acc = np.empty_like(V), np.empty_like(V), np.zeros_like(V)
     lanes.lzl(L, Z, t, out)
     lanes.lsl_sym_acc(L, Z, t, 0.7, acc)
-    D, W, H, Vn = (np.empty_like(V) for _ in range(4))
+    D, W, H, Vn, Vw = (np.empty_like(V) for _ in range(5))
     N_ = out + out.transpose(1, 0, 2)
-    lanes.psd_step(L, b, N_, 1e-3, 1e-3, np.sqrt(1e-3), 1.0, D, W, H, Vn)
+    okp, okw = np.zeros(N, bool), np.zeros(N, bool)
+    lanes.psd_step(L, b, N_, 1e-3, 1e-3, np.sqrt(1e-3), 1.0, 1e6, D, W, H, Vn, okp)
+    c = np.linspace(0.5, 0.9, N)  # a lane-array coefficient: N = c·L S Lᵀ alone, the PSD step from S
+    lanes.psd_wishart(L, b, Z, c, 1e-3, np.sqrt(1e-3), 1e6, t, D, W, H, Vw, okw)
     En, okn = np.empty_like(V), np.zeros(N, bool)
     lanes.em_accept(V, b, N_, 1e-3, np.sqrt(1e-3), 1e6, En, okn)
     for p in range(N):
@@ -55,6 +58,12 @@ def test_every_lane_equals_the_per_path_kernels():
         Dp, Wp, Hp, Vp = (np.empty((M, M)) for _ in range(4))
         linalg.psd_step(Lp, _lane(b, p), _lane(N_, p), 1e-3, 1e-3, np.sqrt(1e-3), 1.0, Dp, Wp, Hp, Vp)
         np.testing.assert_allclose(Vn[..., p], Vp, rtol=1e-11, atol=1e-13)
+        assert okp[p] and okw[p]
+        Np = np.zeros((M, M))
+        linalg.lsl_sym_acc(Lp, _lane(Z, p), tp, c[p], Np)
+        linalg.psd_step(Lp, _lane(b, p), Np, 1e-3, 1e-3, np.sqrt(1e-3), 1.0, Dp, Wp, Hp, Vp)
+        np.testing.assert_allclose(Vw[..., p], Vp, rtol=1e-11, atol=1e-13)
+        assert np.abs(Vw[..., p] - Vn[..., p]).max() > 1e-6  # a different noise: the check can fail
         Ep = np.empty((M, M))
         linalg.em_step(_lane(V, p), _lane(b, p), _lane(N_, p), 1e-3, np.sqrt(1e-3), Ep)
         assert linalg.accept(Ep, 1e6) and okn[p]
