@@ -10,8 +10,8 @@ the whole step slower), so a chunk's result depends only on its seed, never on t
 
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
 ``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
-Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) the PSD step is taken from the drawn
-S without forming N (:func:`.lanes.psd_wishart`: the same step, a third cheaper).  A stopped lane keeps its last
+Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) both steps are taken from the drawn S
+without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding).  A stopped lane keeps its last
 valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
@@ -93,15 +93,16 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
         if step == nsteps or alive == 0:
             break
         coeffs_lanes(V, P, b, mats, cf, ws, wv, sc)
-        wishart = scheme == 1 and WISHART >= 0  # the PSD step from S itself: N is not formed
         if not drift_only:
             _draw_lanes(rng, Z, m, substeps)
-            if not wishart:
+            if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
-        if scheme == 0:
-            lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
-        elif wishart:
+        if WISHART >= 0 and scheme == 0:
+            lanes.em_wishart(V, L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, Vn, ok)
+        elif WISHART >= 0:
             lanes.psd_wishart(L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, t2, W, H, Vn, ok)
+        elif scheme == 0:
+            lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
         else:
             lanes.psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok)
         for p in range(n):

@@ -146,11 +146,10 @@ def sym_acc(A, c, out):
 
 
 @njit(cache=True, error_model="numpy")
-def lsl_sym_acc(L, Z, t, c, out):
-    """out += c · L S Lᵀ with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (upper triangle of Z)."""
+def ls(L, Z, t):
+    """t = L S with S symmetric: S_ij = Z_ij (i < j), S_ii = √2 Z_ii (the upper triangle of Z)."""
     m, n = L.shape[0], L.shape[2]
     r2 = math.sqrt(2.0)
-    s = np.empty(n)
     for i in range(m):
         for j in range(m):
             for p in range(n):
@@ -165,6 +164,14 @@ def lsl_sym_acc(L, Z, t, c, out):
                 else:
                     for p in range(n):
                         t[i, j, p] += L[i, k, p] * r2 * Z[k, k, p]
+
+
+@njit(cache=True, error_model="numpy")
+def lsl_sym_acc(L, Z, t, c, out):
+    """out += c · L S Lᵀ with S symmetric from the upper triangle of Z (see :func:`ls`)."""
+    m, n = L.shape[0], L.shape[2]
+    s = np.empty(n)
+    ls(L, Z, t)
     for i in range(m):
         for j in range(i, m):
             s[:] = 0.0
@@ -176,6 +183,27 @@ def lsl_sym_acc(L, Z, t, c, out):
             if j != i:
                 for p in range(n):
                     out[j, i, p] += at(c, p) * s[p]
+
+
+@njit(cache=True, error_model="numpy")
+def em_wishart(V, L, b, Z, c, dtb, sq, threshold, t, Vn, ok):
+    """:func:`em_accept` when the noise is N = c · L S Lᵀ alone (one Wishart group): Vn = V + dtb b +
+    sq c L S Lᵀ accumulated in place, N never stored (b symmetric)."""
+    m, n = L.shape[0], L.shape[2]
+    ls(L, Z, t)
+    ok[:] = True
+    for i in range(m):
+        for j in range(i, m):
+            for p in range(n):
+                Vn[i, j, p] = 0.0
+            for k in range(j + 1):
+                for p in range(n):
+                    Vn[i, j, p] += t[i, k, p] * L[j, k, p]
+            for p in range(n):
+                a = V[i, j, p] + dtb * b[i, j, p] + sq * at(c, p) * Vn[i, j, p]
+                Vn[i, j, p] = a
+                Vn[j, i, p] = a
+                ok[p] = ok[p] and abs(a) <= threshold and abs(a) < math.inf
 
 
 @njit(cache=True, error_model="numpy")

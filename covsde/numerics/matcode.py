@@ -18,6 +18,7 @@ from ..derive.matexpr import J_ATOM, M_SYM, word_T
 
 XA, XAB, XB = sp.symbols("xa xab xb")
 SA, SB = sp.symbols("sa sb", positive=True)  # √xa, √xb: the lane maps read them precomputed per row
+IA, IB = sp.symbols("ia ib", positive=True)  # 1/√xa, 1/√xb: likewise (a product instead of a division)
 
 
 class Tape:
@@ -174,11 +175,11 @@ class Tape:
         cse = [f"{s} = {self.pr.doprint(e)}" for s, e in repl]
         dia_v, off_v = self.pr.doprint(dia_r), self.pr.doprint(off_r)
         if self.lanes:  # the entry's value on every lane: the innermost loop, one per branch
-            body[-1:] = ["    sd = np.empty((X.shape[0], X.shape[2]))", "    for i in range(X.shape[0]):",
-                         "        for p in range(X.shape[2]):", "            sd[i, p] = _sqrtc(X[i, i, p])",
-                         "    for i in range(X.shape[0]):"]
-            lane = ["for p in range(X.shape[2]):", "    xa = X[i, i, p]", "    xb = X[j, j, p]", "    sa = sd[i, p]",
-                    "    sb = sd[j, p]", "    xab = X[i, j, p]"]
+            body[-1:] = ["    sd = np.empty((2, X.shape[0], X.shape[2]))", "    for i in range(X.shape[0]):",
+                         "        for p in range(X.shape[2]):", "            sd[0, i, p] = _sqrtc(X[i, i, p])",
+                         "            sd[1, i, p] = 1.0 / sd[0, i, p]", "    for i in range(X.shape[0]):"]
+            lane = ["for p in range(X.shape[2]):", "    xa = X[i, i, p]", "    xb = X[j, j, p]", "    sa = sd[0, i, p]",
+                    "    sb = sd[0, j, p]", "    ia = sd[1, i, p]", "    ib = sd[1, j, p]", "    xab = X[i, j, p]"]
             lane += ["    " + c for c in cse]
             body += [f"        for j in range({'i' if sym else '0'}, X.shape[0]):", "            if i == j:"]
             body += ["                " + x for x in lane + [f"    out[i, j, p] = {dia_v}"]]
@@ -199,11 +200,16 @@ class Tape:
 
 
 def _roots(expr):
-    """xa^(k/2) → sa^k and xb^(k/2) → sb^k for odd k (a rewrite before printing the lane maps)."""
+    """xa^(k/2) → sa^k and xb^(k/2) → sb^k for odd k, then sa^−k → ia^k, sb^−k → ib^k (a rewrite before
+    printing the lane maps: ρ = xab/(sa sb) becomes xab·ia·ib, two products instead of a division)."""
     def half(e):
         return e.is_Pow and e.base in (XA, XB) and e.exp.is_Rational and e.exp.q == 2
 
-    return expr.replace(half, lambda e: (SA if e.base == XA else SB) ** (2 * e.exp))
+    def inverse(e):
+        return e.is_Pow and e.base in (SA, SB) and e.exp.is_Integer and e.exp < 0
+
+    expr = expr.replace(half, lambda e: (SA if e.base == XA else SB) ** (2 * e.exp))
+    return expr.replace(inverse, lambda e: (IA if e.base == SA else IB) ** (-e.exp))
 
 
 def coeff_body(form, params, mats, coefs, printer, lib="linalg"):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from covsde.derive import derive
 from covsde.derive.variants import build
-from covsde.numerics import codegen
+from covsde.numerics import codegen, linalg
 from covsde.common.expr import fold_numbers
 from covsde.numerics.codegen import generate_source, load_module, param_vector
 
@@ -70,10 +70,23 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
             np.testing.assert_allclose(bl[..., p], b, rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(matsl[..., p], mats, rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(cfl[:, p], cf, rtol=1e-12, atol=1e-14)
+        _check_wishart_flag(ns, variant, V, mats, cf, ws)
         status[:] = 0
         ns["simulate_lanes"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout,
                              status, tdeath, False, 1.0, 1.0, False, 1)
         assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
+
+
+def _check_wishart_flag(ns, variant, V, mats, cf, ws):
+    """WISHART ≥ 0 (the lane kernel then steps from S without the generated noise) only where the noise is
+    exactly cf[WISHART]·√2 · L S Lᵀ: set for the MLP and ResNet, not for attention or the Transformer."""
+    assert (ns["WISHART"] >= 0) == (variant in ("mlp", "resnet"))
+    if ns["WISHART"] >= 0:
+        L, Z = np.linalg.cholesky(V), np.random.default_rng(4).normal(size=(ns["NGROUPS"], 2, 2))
+        N, ref, t = np.zeros((2, 2)), np.zeros((2, 2)), np.empty((2, 2))
+        ns["noise"](V, L, Z, mats, cf, np.empty((2, 2)), np.empty((2, 2)), np.empty((2, 2)), N)
+        linalg.lsl_sym_acc(L, Z[0], t, cf[ns["WISHART"]] * np.sqrt(2), ref)
+        np.testing.assert_allclose(N, ref, rtol=1e-13, atol=1e-15)
 
 
 def test_the_papers_gamma_simulates():

@@ -42,6 +42,8 @@ def test_every_lane_equals_the_per_path_kernels():
     lanes.psd_step(L, b, N_, 1e-3, 1e-3, np.sqrt(1e-3), 1.0, 1e6, D, W, H, Vn, okp)
     c = np.linspace(0.5, 0.9, N)  # a lane-array coefficient: N = c·L S Lᵀ alone, the PSD step from S
     lanes.psd_wishart(L, b, Z, c, 1e-3, np.sqrt(1e-3), 1e6, t, D, W, H, Vw, okw)
+    Ew, okew = np.empty_like(V), np.zeros(N, bool)
+    lanes.em_wishart(V, L, b, Z, c, 1e-3, np.sqrt(1e-3), 1e6, t, Ew, okew)
     En, okn = np.empty_like(V), np.zeros(N, bool)
     lanes.em_accept(V, b, N_, 1e-3, np.sqrt(1e-3), 1e6, En, okn)
     for p in range(N):
@@ -63,6 +65,10 @@ def test_every_lane_equals_the_per_path_kernels():
         linalg.lsl_sym_acc(Lp, _lane(Z, p), tp, c[p], Np)
         linalg.psd_step(Lp, _lane(b, p), Np, 1e-3, 1e-3, np.sqrt(1e-3), 1.0, Dp, Wp, Hp, Vp)
         np.testing.assert_allclose(Vw[..., p], Vp, rtol=1e-11, atol=1e-13)
+        Ewp = np.empty((M, M))
+        linalg.em_step(_lane(V, p), _lane(b, p), Np, 1e-3, np.sqrt(1e-3), Ewp)
+        assert okew[p]
+        np.testing.assert_allclose(Ew[..., p], Ewp, rtol=1e-13, atol=1e-14)
         assert np.abs(Vw[..., p] - Vn[..., p]).max() > 1e-6  # a different noise: the check can fail
         Ep = np.empty((M, M))
         linalg.em_step(_lane(V, p), _lane(b, p), _lane(N_, p), 1e-3, np.sqrt(1e-3), Ep)
@@ -92,6 +98,20 @@ def test_a_path_ending_outside_the_cone_is_counted():
     VT = r.V[-1][:, 0, 0]
     assert r.counts["left_psd"] > 20 and np.all(VT[r.alive] > 0)
     assert np.any(r.t_death[r.status == 2] == 1.0)  # some failed on the final check
+
+
+@pytest.mark.parametrize("scheme", ["em", "psd"])
+def test_wishart_lane_steps_follow_the_drift_of_the_per_path_kernel(scheme):
+    """The MLP's noise is one Wishart group, so the lane kernel takes both steps from S without the
+    generated noise (lanes.em_wishart / psd_wishart); with the noise off (drift_only) a run is deterministic
+    and must equal the per-path kernel's to rounding — the drift part of those steps, in the kernel."""
+    d = derive(build("mlp", {"c_plus": "1", "c_minus": "-1"})[0], 3)
+    V0 = [[1.0, 0.6, 0.2], [0.6, 1.2, 0.5], [0.2, 0.5, 0.9]]
+    kw = dict(dt=0.01, paths=5, scheme=scheme, drift_only=True, progress=False)
+    a = simulate(d, V0, 0.5, kernel="lanes", **kw)
+    b = simulate(d, V0, 0.5, kernel="paths", **kw)
+    assert not np.allclose(a.V[-1][0], V0, atol=1e-3)  # the drift moved it
+    np.testing.assert_allclose(a.V[-1], b.V[-1], rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("variant,values", [("attention", {"mask": "causal", "gamma": "0.5", "tau0": "1"}),
