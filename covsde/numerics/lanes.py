@@ -483,14 +483,18 @@ def psd_wishart(L, b, Z, c, dtb, sq, threshold, S, G, W, H, Vn, ok):
             for p in range(n):
                 S[i, j, p] = Z[i, j, p]
                 S[j, i, p] = Z[i, j, p]
-    gram_rows(S, G)  # S² = S Sᵀ
-    for i in range(m):
-        for j in range(m):
+    for i in range(m):  # G = I + ½ a (S − ¼ a S²), S² = S Sᵀ accumulated in G (upper triangle, mirrored)
+        for j in range(i, m):
+            for p in range(n):
+                G[i, j, p] = 0.0
+            for k in range(m):
+                for p in range(n):
+                    G[i, j, p] += S[i, k, p] * S[j, k, p]
             for p in range(n):
                 a = sq * at(c, p)
-                G[i, j, p] = 0.5 * a * (S[i, j, p] - 0.25 * a * G[i, j, p])
-        for p in range(n):
-            G[i, i, p] += 1.0
+                g = 0.5 * a * (S[i, j, p] - 0.25 * a * G[i, j, p]) + (1.0 if i == j else 0.0)
+                G[i, j, p] = g
+                G[j, i, p] = g
     inv = np.empty((m, n))
     inv_diag(L, inv)
     trsm(L, b, W, inv)  # W = L⁻¹ b
