@@ -419,21 +419,6 @@ def ito_d(b, N, W, q, dtb, sq, D):
 
 
 @njit(cache=True, error_model="numpy")
-def gram_rows(A, out):
-    """out = A Aᵀ (symmetric: the upper triangle computed, mirrored)."""
-    m, n = A.shape[0], A.shape[2]
-    for i in range(m):
-        for j in range(i, m):
-            for p in range(n):
-                out[i, j, p] = 0.0
-            for k in range(A.shape[1]):
-                for p in range(n):
-                    out[i, j, p] += A[i, k, p] * A[j, k, p]
-            for p in range(n):
-                out[j, i, p] = out[i, j, p]
-
-
-@njit(cache=True, error_model="numpy")
 def gram_accept(H, threshold, Vn, ok):
     """Vn = H Hᵀ (upper triangle, mirrored) and :func:`accept`'s flag in the same pass."""
     m, n = H.shape[0], H.shape[2]
