@@ -21,7 +21,6 @@ from ..common import checks, limits
 from ..common.errors import CovsdeInputError
 from ..common.progress import Progress
 from ..common.stats import features, quantiles
-from . import normals
 from .codegen import load_module, param_vector
 
 SCHEMES = {"em": 0, "psd": 1}
@@ -148,7 +147,7 @@ def _save_times(save_at, T):
     return times
 
 
-def run_batches(run, nchunks, batches=2):
+def run_batches(run, nchunks, batches=20):
     """Call run(c0, c1) over about ``batches`` contiguous ranges of chunks on numba's thread count
     (NUMBA_NUM_THREADS) of threads; yields the number of paths of each range as it finishes.  BLAS runs
     single-threaded meanwhile: the paths are the parallelism (a multi-threaded BLAS inside each of
@@ -185,9 +184,8 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     ``chunk``: paths per independently seeded chunk (default: LANES_CHUNK for the lane kernel, 64 per path).
     ``kernel``: "lanes" runs each chunk of ``chunk`` paths as the SIMD lanes of one loop
     (:mod:`.lane_kernels`), "paths" one path after another (:mod:`.kernels`), "auto" (default) the lanes up
-    to m = LANES_MAX_M (beyond, the per-path loop's BLAS products are faster).  Both draw a chunk's normals
-    from that chunk's own streams (:func:`_streams`), so results never depend on the thread count; the two
-    kernels use different generators.
+    to m = LANES_MAX_M (beyond, the per-path loop's BLAS products are faster).  Both draw a chunk's normals from that chunk's own
+    generator, so results never depend on the thread count; the two kernels draw them in different orders.
 
     ``save_at``: times at which V is stored (default: [T]); rounded to the step grid.
     ``progress``: None or True → progress on stderr (a bar on a terminal, else a line every 10 s);
@@ -219,7 +217,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     nchunks = (paths + chunk - 1) // chunk
     import numba
 
-    streams = _streams(seed, nchunks, min(chunk, paths), lanes)
+    rngs = numba.typed.List([np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(nchunks)])
     Vout = np.zeros((len(save_steps), paths, derivation.m, derivation.m))
     status = np.zeros(paths, dtype=np.int64)
     tdeath = np.full(paths, np.inf)
@@ -235,7 +233,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
         p0, p1 = c0 * chunk, min(paths, c1 * chunk)
         with warnings.catch_warnings():  # numba's Generator seeding casts uint64 → int64 (harmless)
             warnings.simplefilter("ignore", category=numba.NumbaTypeSafetyWarning)
-            entry(*args, streams(c0, c1), chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
+            entry(*args, rngs[c0:c1], chunk, Vout[:, p0:p1], status[p0:p1], tdeath[p0:p1], *tail)
         return p1 - p0
 
     if lanes and not all(np.all(np.isfinite(x)) for x in lane_coefficients(mod, derivation.m, P)(V0)):
@@ -254,19 +252,6 @@ def _refuse_non_finite(status, derivation, P):
     if np.any(status == 3):
         vals = ", ".join(f"{s.name} = {x:g}" for s, x in zip(derivation.parameters, P))
         raise CovsdeInputError(f"the drift or noise coefficients are not finite at V0 with {vals or 'these values'}")
-
-
-def _streams(seed, nchunks, chunk, lanes):
-    """streams(c0, c1): the random streams of chunks c0..c1-1, each spawned from SeedSequence(seed) — for
-    the lane kernel their (4, chunk) xoshiro256++ lane states (:func:`.normals.states`, made per range of
-    chunks: 32 bytes a path), for the per-path kernel ``np.random.Generator`` objects (Numba's ziggurat)."""
-    seqs = np.random.SeedSequence(int(seed)).spawn(nchunks)
-    if lanes:
-        return lambda c0, c1: normals.states(seqs[c0:c1], chunk)
-    import numba
-
-    rngs = numba.typed.List([np.random.default_rng(s) for s in seqs])
-    return lambda c0, c1: rngs[c0:c1]
 
 
 def _chunk(chunk, lanes, mod, m, paths, max_memory):

@@ -3,10 +3,10 @@
 A chunk's n paths are the lanes of structure-of-arrays buffers (``V[i, j, p]``, see :mod:`.lanes`); each
 step factors every lane, evaluates the generated ``coeffs_lanes`` and ``noise_lanes`` (the same tape as
 the per-path ``coeffs``/``noise``, printed against :mod:`.lanes`), and takes the EM or PSD step, every
-loop over lanes innermost so that it runs as SIMD code.  The normals of a step are drawn in bulk, row by
-row of ``Z[g, i, j, :]``, each lane from its own xoshiro256++ stream by a vectorised ziggurat
-(:mod:`.normals`, ~1.6 ns a normal against 2.4 for NumPy's Generator under Numba), so a chunk's result
-depends only on its seed, never on the number of threads.
+loop over lanes innermost so that it runs as SIMD code.  The normals of a step are drawn in bulk, one
+tight loop filling ``Z[g, i, j, p]`` from the chunk's ``np.random.Generator`` (lane-major order; Numba's
+ziggurat, 2.6 ns a normal — a vectorised xoshiro256+/Box–Muller generator measured 2.1 ns alone but made
+the whole step slower), so a chunk's result depends only on its seed, never on the number of threads.
 
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
 ``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
@@ -23,27 +23,33 @@ import math
 import numpy as np
 from numba import njit
 
-from covsde.numerics import lanes, normals
+from covsde.numerics import lanes
 
 
 @njit(cache=True, error_model="numpy")
-def _draw_lanes(S, Z, U, row, m, substeps):
-    """Standard normals for every noise group and lane (the upper triangle only for a SYM group), drawn
-    row by row in (g, i, j) order from each lane's own stream (:func:`.normals.fill`; U, row: work arrays);
-    with substeps = k > 1 each is the sum of k consecutive draws over √k (k steps of dt/k: the same
-    Brownian path as the run with dt/k)."""
+def _draw_lanes(rng, Z, m, substeps):
+    """Standard normals for every noise group and lane (the upper triangle only for a SYM group), drawn in
+    bulk in (g, i, j, lane) order; with substeps = k > 1 each is the sum of k consecutive arrays of draws
+    over √k (k steps of dt/k: the same Brownian path as the run with dt/k)."""
+    n = Z.shape[3]
     for g in range(NGROUPS):
         for i in range(m):
             for j in range(i if SYM[g] else 0, m):
-                normals.fill(S, Z[g, i, j], U)
+                for p in range(n):
+                    Z[g, i, j, p] = rng.standard_normal()
     for _ in range(substeps - 1):
         for g in range(NGROUPS):
             for i in range(m):
                 for j in range(i if SYM[g] else 0, m):
-                    normals.fill(S, row, U)
-                    Z[g, i, j] += row
+                    for p in range(n):
+                        Z[g, i, j, p] += rng.standard_normal()
     if substeps > 1:
-        Z *= 1.0 / math.sqrt(substeps)
+        c = 1.0 / math.sqrt(substeps)
+        for g in range(NGROUPS):
+            for i in range(m):
+                for j in range(m):
+                    for p in range(n):
+                        Z[g, i, j, p] *= c
 
 
 @njit(cache=True, error_model="numpy")
@@ -55,7 +61,7 @@ def _save(V, Vout, k):
 
 
 @njit(cache=True, error_model="numpy")
-def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, S, Vout, status, tdeath, drift_only, bscale,
+def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale, unit_diag, substeps):
     m, n = V0.shape[0], Vout.shape[1]
     V, Vn, b, N = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.zeros((m, m, n))
@@ -64,8 +70,6 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, S, Vout, status
     mats, cf = np.zeros((NMATS, m, m, n)), np.zeros((NCOEF, n))
     ws, wv, sc = np.zeros((NWS, m, m, n)), np.zeros((NWV, m, n)), np.zeros((NSC, n))
     Z = np.zeros((NGROUPS, m, m, n))
-    U, row = np.empty(n, np.uint64), np.empty(n)
-    S = S.copy()  # this thread's own copy: the states of neighbouring chunks may share a cache line
     ok, keep = np.empty(n, np.bool_), np.empty(n, np.float64)
     alive = n
     for i in range(m):
@@ -90,7 +94,7 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, S, Vout, status
             break
         coeffs_lanes(V, P, b, mats, cf, ws, wv, sc)
         if not drift_only:
-            _draw_lanes(S, Z, U, row, m, substeps)
+            _draw_lanes(rng, Z, m, substeps)
             if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
         if WISHART >= 0 and scheme == 0:
@@ -128,15 +132,14 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, S, Vout, status
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def simulate_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, states, chunk, Vout, status, tdeath,
-                   drift_only, bscale, nscale, unit_diag, substeps):
-    """As :func:`.kernels.simulate` (the caller checks the coefficients at V0), each chunk's paths as lanes;
-    states: the chunks' (4, chunk) lane states of :func:`.normals.states`."""
+def simulate_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
+                   bscale, nscale, unit_diag, substeps):
+    """As :func:`.kernels.simulate` (the caller checks the coefficients at V0), each chunk's paths as lanes."""
     npaths = Vout.shape[1]
-    for c in range(states.shape[0]):
+    for c in range(len(rngs)):
         lo = c * chunk
         hi = min(lo + chunk, npaths)
-        _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, states[c], Vout[:, lo:hi], status[lo:hi],
+        _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
                    tdeath[lo:hi], drift_only, bscale, nscale, unit_diag, substeps)
 
 

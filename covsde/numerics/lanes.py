@@ -480,19 +480,13 @@ def psd_wishart(L, b, Z, c, dtb, sq, threshold, S, G, W, H, Vn, ok):
                 g = 0.5 * a * (S[i, j, p] - 0.25 * a * G[i, j, p]) + (1.0 if i == j else 0.0)
                 G[i, j, p] = g
                 G[j, i, p] = g
-    inv = W[0]  # 1/L_jj per lane (W's first m×n slice as work space)
+    inv = np.empty((m, n))
     inv_diag(L, inv)
-    for j in range(m):  # H = ½ dtb (L⁻¹b)ᵀ = ½ dtb b L⁻ᵀ, column by column (X Lᵀ = ½ dtb b, b symmetric)
-        for i in range(m):
-            for p in range(n):
-                H[i, j, p] = 0.5 * dtb * b[i, j, p]
-            for k in range(j):
-                for p in range(n):
-                    H[i, j, p] -= H[i, k, p] * L[j, k, p]
-            for p in range(n):
-                H[i, j, p] *= inv[j, p]
-    for i in range(m):  # H += L G
+    trsm(L, b, W, inv)  # W = L⁻¹ b
+    for i in range(m):
         for j in range(m):
+            for p in range(n):
+                H[i, j, p] = 0.5 * dtb * W[j, i, p]
             for k in range(i + 1):
                 for p in range(n):
                     H[i, j, p] += L[i, k, p] * G[k, j, p]

@@ -23,7 +23,6 @@ import numpy as np
 
 from ..common.errors import CovsdeInputError
 from ..common.stats import features
-from . import normals
 from .integrate import simulate
 
 
@@ -88,18 +87,15 @@ def extrapolate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, statistic=Non
 
 def brownian_endpoint(T, steps, paths, seed, chunk=None):
     """B_T of every path of a lane-kernel run with one noise entry (m = 1, a single symmetric noise group),
-    ``steps`` steps and substeps 1, rebuilt from the seed: chunk c's lanes draw their normals step by step
-    from their own streams (:func:`.normals.states`), as :func:`.integrate.simulate` does.  With it a
-    known-law SDE's exact solution is followed path by path, so weak errors can be measured to the strong
-    error's noise (the weak-order test and benchmark)."""
+    ``steps`` steps and substeps 1, rebuilt from the seed: chunk c draws its lanes' normals step by step from
+    its own generator (SeedSequence(seed).spawn), as :func:`.integrate.simulate` does (NumPy's normals are
+    Numba's).  With it a known-law SDE's exact solution is followed path by path, so weak errors can be
+    measured to the strong error's noise (the weak-order test and benchmark)."""
     from .integrate import LANES_CHUNK
 
-    chunk = min(chunk or LANES_CHUNK, paths)
+    chunk = chunk or LANES_CHUNK
     nch = (paths + chunk - 1) // chunk
-    S = normals.states(np.random.SeedSequence(int(seed)).spawn(nch), chunk)
-    B = []
-    for c in range(nch):
-        Z = np.empty((steps, min(chunk, paths - c * chunk)))
-        normals.rows(S[c], Z)
-        B.append(Z.sum(0))
+    seeds = np.random.SeedSequence(int(seed)).spawn(nch)
+    B = [np.random.default_rng(s).standard_normal((steps, min(chunk, paths - c * chunk))).sum(0)
+         for c, s in enumerate(seeds)]
     return np.concatenate(B) * np.sqrt(T / steps)
