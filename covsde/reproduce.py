@@ -74,7 +74,9 @@ def mlp_density(quick):
     from .validate.networks import run_networks
     from .validate.stats import law_test
 
-    n = 32 if quick else 128
+    # quick: n = 64 (at n = 32 the law test passed with p ≈ 0.04–0.07 at α = 0.01, so close to the finite-width
+    # gap that other draws of the SDE rejected; at n = 64, p ≈ 0.8–1 for every seed tried)
+    n = 64 if quick else 128
     samples = 300 if quick else 2000
     V0 = np.array([[1.0, 0.2], [0.2, 1.0]])
     shaped, _ = build("mlp", {})
