@@ -9,7 +9,8 @@ lane array (:func:`at` picks ``c`` or ``c[p]`` when the caller is compiled).
 
 Functions mirror :mod:`.linalg` name for name (the generated code calls ``lanes.mm`` where the per-path
 code calls ``linalg.mm``); those that return a number there (``trace``, ``trace_prod``, ``vsum``) write a
-lane array here, and ``chol``/``accept`` write a per-lane flag instead of returning one.
+lane array here, and ``chol`` and the ``*_accept`` steps write a per-lane flag instead of returning one
+(ok[p]: lane p is finite with max|V'| ≤ threshold, as :func:`.linalg.accept`).
 
 ``acos`` is a branch-free arccosine for lanes: asin(y) = y + y³·f(y²) on y ≤ ½ with f a degree-11
 polynomial fitted when this module is imported (to the exact Taylor series of asin, summed in full at
@@ -389,7 +390,7 @@ def symmetrize(A):
 
 @njit(cache=True, error_model="numpy")
 def em_accept(V, b, N, dtb, sq, threshold, Vn, ok):
-    """The EM step and :func:`accept` in one pass: Vn = V + b dt + N √dt symmetrised, ok per lane."""
+    """The EM step and its acceptance in one pass: Vn = V + b dt + N √dt symmetrised, ok per lane."""
     m, n = V.shape[0], V.shape[2]
     ok[:] = True
     for i in range(m):
@@ -420,7 +421,7 @@ def ito_d(b, N, W, q, dtb, sq, D):
 
 @njit(cache=True, error_model="numpy")
 def gram_accept(H, threshold, Vn, ok):
-    """Vn = H Hᵀ (upper triangle, mirrored) and :func:`accept`'s flag in the same pass."""
+    """Vn = H Hᵀ (upper triangle, mirrored) and the acceptance flag (as :func:`em_accept`) in the same pass."""
     m, n = H.shape[0], H.shape[2]
     ok[:] = True
     for i in range(m):
@@ -438,7 +439,7 @@ def gram_accept(H, threshold, Vn, ok):
 
 @njit(cache=True, error_model="numpy")
 def psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok):
-    """The congruence step of :func:`.linalg.psd_step` on every lane, accepted as by :func:`accept`:
+    """The congruence step of :func:`.linalg.psd_step` on every lane, with the acceptance flag:
     D = b dt + N √dt − ¼ dt N V⁻¹ N (N V⁻¹ N = WᵀW, W = L⁻¹N), V' = F Fᵀ with F = L + ½ (L⁻¹ D)ᵀ."""
     m, n = L.shape[0], L.shape[2]
     inv = np.empty((m, n))
@@ -491,17 +492,3 @@ def psd_wishart(L, b, Z, c, dtb, sq, threshold, S, G, W, H, Vn, ok):
                 for p in range(n):
                     H[i, j, p] += L[i, k, p] * G[k, j, p]
     gram_accept(H, threshold, Vn, ok)
-
-
-@njit(cache=True, error_model="numpy")
-def accept(Vn, threshold, ok):
-    """Symmetrise Vn; ok[p]: lane p is finite with max|V| ≤ threshold."""
-    m, n = Vn.shape[0], Vn.shape[2]
-    ok[:] = True
-    for i in range(m):
-        for j in range(i, m):
-            for p in range(n):
-                a = 0.5 * (Vn[i, j, p] + Vn[j, i, p])
-                Vn[i, j, p] = a
-                Vn[j, i, p] = a
-                ok[p] = ok[p] and abs(a) <= threshold and abs(a) < math.inf  # False for NaN too

@@ -77,7 +77,9 @@ def test_every_lane_equals_the_per_path_kernels():
     En2 = En.copy()
     En2[0, 1, 5] = np.nan
     En2[1, 1, 6] = 2e6
-    lanes.accept(En2, 1e6, okn)  # a NaN and an over-threshold lane are flagged, the others are not
+    zero = np.zeros_like(En2)  # b = N = 0: the EM step's acceptance of V itself
+    lanes.em_accept(En2, zero, zero, 0.0, 0.0, 1e6, np.empty_like(En2), okn)  # a NaN and an over-threshold lane
+    # are flagged, the others are not
     assert okn.tolist() == [True] * 5 + [False, False]
 
 
