@@ -11,8 +11,8 @@ the whole step slower), so a chunk's result depends only on its seed, never on t
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
 ``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
 Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) both steps are taken from the drawn S
-without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding).  A stopped lane keeps its last
-valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
+without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding).
+A stopped lane keeps its last valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
 A generated module holds this file's source after that of :mod:`.kernels`, and its own ``coeffs_lanes``,
