@@ -25,6 +25,9 @@ def test_rank_collapse(tmp_path):
 
 
 def test_mlp_density(tmp_path):
+    """Quick mlp-density: 300 shaped networks (n = d = 64, seed 2) against 1200 SDE paths (seed 1), law test at
+    α = 0.01 (no rejection; p ≈ 0.8 here, ≈ 0.04 at n = 32 — its power is not measured here); contrast: the
+    unshaped ReLU networks (seed 3) collapse, median ρ > 0.9, while the shaped stay below 0.8."""
     d = run("mlp-density", tmp_path)
     assert d["regime_unshaped"] == "no-limit"
     assert d["quantiles"]["unshaped"][2] > 0.9  # ρ → 1 without shaping
