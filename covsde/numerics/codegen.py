@@ -21,27 +21,22 @@ literal outside int64 or an exact rational that Numba cannot type.
 
 Modules are content-addressed in the covsde cache folder (:func:`covsde.common.cache.cache_dir`, env
 ``COVSDE_CACHE_DIR``): the key covers the derivation's own key (block, m, derive/ sources) and the
-sources of numerics/ (this generator and the kernels).  They are written atomically, verified
-against the hash line on load, and rebuilt when corrupted; Numba's cache files of a module are
-checked before import (both pickles of each index and data file) and removed when unreadable, so
-Numba recompiles instead of failing.
+sources of numerics/ (this generator and the kernels).  They are written, verified and imported by
+:mod:`.modfile` (atomic writes, a hash line checked on load, Numba's cache files checked before import).
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import pickle
-import sys
 from pathlib import Path
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..common import cache
 from ..common.errors import CovsdeInputError
 from ..common.expr import INT_EXACT, fold_numbers
 from ..common.fingerprint import source_hash
-from . import kernels, lane_kernels
+from . import kernels, lane_kernels, modfile
 from .matcode import coeff_body
 
 class NumbaPrinter(PythonCodePrinter):
@@ -280,18 +275,6 @@ def generate_source(derivation) -> str:
     return Path(kernels.__file__).read_text() + "\n\n" + Path(lane_kernels.__file__).read_text() + part
 
 
-def _verify(path: Path) -> bool:
-    """The module file exists, is UTF-8 and matches its hash line."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    first, _, rest = text.partition("\n")
-    if not first.startswith("# covsde-hash: "):
-        return False
-    return hashlib.sha256(rest.encode()).hexdigest() == first[len("# covsde-hash: "):].strip()
-
-
 def derivation_hash(derivation) -> str:
     """Content address of a derivation's kernels: the sources of numerics/ (generator and kernels)
     and the derivation's own key (a hash of block, m and the derive/ sources, set by ``derive``) or,
@@ -307,37 +290,6 @@ def derivation_hash(derivation) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _numba_files(path: Path):
-    folder = path.parent / "__pycache__"
-    try:
-        return [f for f in folder.iterdir() if f.name.startswith(path.stem + ".")]
-    except OSError:
-        return []
-
-
-def _numba_cache_ok(path: Path) -> bool:
-    """Numba's cache files of the module at ``path`` can be read as Numba reads them (index: a
-    pickled version, then a pickle; data: one pickle).  Unreadable files are removed (Numba then
-    recompiles and rewrites them)."""
-    files = _numba_files(path)
-    try:
-        for f in files:
-            with open(f, "rb") as fh:
-                if f.suffix == ".nbi":
-                    pickle.load(fh)
-                    pickle.loads(fh.read())
-                elif f.suffix == ".nbc":
-                    pickle.loads(fh.read())
-        return True
-    except Exception:  # noqa: BLE001 - any unreadable cache file: remove them all
-        for f in files:
-            try:
-                f.unlink()
-            except OSError:
-                pass
-        return False
-
-
 _MODULES = {}
 
 
@@ -348,31 +300,9 @@ def load_module(derivation):
     memo = id(derivation)
     if memo in _MODULES and _MODULES[memo][0] is derivation:
         return _MODULES[memo][1]
-    digest = derivation_hash(derivation)
-    name = f"covsde_gen_{digest[:24]}"
-    if name in sys.modules:
-        mod = sys.modules[name]
-    else:
-        path = cache.path_for("numerics", name, ".py")
-        ok = _verify(path)
-        if not ok:  # missing or corrupted: (re)generate, write atomically
-            for f in _numba_files(path):  # compiled from another text: never reuse
-                f.unlink(missing_ok=True)
-            body = "# covsde generated module (do not edit)\n" + generate_source(derivation)
-            text = f"# covsde-hash: {hashlib.sha256(body.encode()).hexdigest()}\n{body}"
-            try:
-                cache.atomic_write(path, text.encode())
-            except OSError:  # read-only cache: a private temporary folder
-                import tempfile
-
-                path = Path(tempfile.mkdtemp(prefix="covsde-gen-")) / f"{name}.py"
-                path.write_text(text)
-        _numba_cache_ok(path)
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules[name] = mod
-        mod.__covsde_path__ = str(path)
+    name = f"covsde_gen_{derivation_hash(derivation)[:24]}"
+    mod = modfile.import_generated(name, lambda: "# covsde generated module (do not edit)\n"
+                                   + generate_source(derivation))
     _MODULES[memo] = (derivation, mod)
     return mod
 

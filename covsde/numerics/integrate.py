@@ -21,11 +21,13 @@ from ..common import checks, limits
 from ..common.errors import CovsdeInputError
 from ..common.progress import Progress
 from ..common.stats import features, quantiles
+from . import straight
 from .codegen import load_module, param_vector
 
 SCHEMES = {"em": 0, "psd": 1}
 KERNELS = ("auto", "lanes", "paths")
 LANES_CHUNK = 128  # lanes of the lane kernel per chunk (B1: 0.62 s at 128 and 256, 0.70 s at 64)
+STRAIGHT_MAX_M = straight.MAX_M  # the straight-line PSD step up to here (its compile time grows as m³)
 LANES_MAX_M = 48  # auto: lanes up to here (Transformer, 256 paths: m = 48 lanes 0.72 s vs per path 0.88 s;
 #                   m = 64: 2.13 s vs 1.82 s — the lane buffers outgrow the caches, BLAS wins)
 
@@ -227,6 +229,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     tail = (bool(drift_only), float(drift_scale), math.sqrt(float(diffusion_scale)),
             getattr(derivation, "state", "V") == "correlation", int(substeps))
     entry = mod.simulate_lanes if lanes else mod.simulate
+    tail += _straight(mod, derivation.m, scheme, chunk, paths) if lanes else ()
 
     def run(c0, c1):
         """Chunks c0..c1-1 (each carries its own seed: the batching does not change the result)."""
@@ -272,6 +275,16 @@ def _check_lane_buffers(mod, m, lanes, max_memory):
     threads = max(1, numba.get_num_threads())
     limits.check_memory(per * threads, f"the lane kernel's buffers ({threads} threads × {lanes} lanes of {m}×{m} "
                         f"matrices; a smaller chunk needs less)", max_memory)
+
+
+def _straight(mod, m, scheme, chunk, paths):
+    """The lane kernel's last two arguments: the straight-line PSD step for (m, chunk) and ``chunk`` when it
+    applies — one Wishart noise group, the PSD scheme, m ≤ STRAIGHT_MAX_M, at least one full chunk — else
+    a step that does nothing and 0 (the chunks of another size, and every other run, take the loops of
+    :mod:`.lanes`; the same result to the last bit)."""
+    if mod.WISHART >= 0 and mod.NGROUPS == 1 and scheme == "psd" and m <= STRAIGHT_MAX_M and chunk <= paths:
+        return straight.psd_step(m, chunk), chunk
+    return straight.none(), 0
 
 
 def _use_lanes(kernel, mod, derivation):

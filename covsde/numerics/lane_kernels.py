@@ -11,7 +11,10 @@ the whole step slower), so a chunk's result depends only on its seed, never on t
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
 ``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
 Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) both steps are taken from the drawn S
-without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding).
+without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding); the
+PSD one, for a chunk of exactly ``straight_lanes`` lanes, as the straight-line ``straight_step`` of
+:mod:`.straight` (a ``cfunc`` called through its pointer; the same numbers to the last bit), on operands that
+live in one flat workspace (``flat``: L, b, Z, V', c, ok, see :func:`.straight.views`).
 A stopped lane keeps its last valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
@@ -24,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from covsde.numerics import lanes
+from covsde.numerics import straight as straight_mod
 
 
 @njit(cache=True, error_model="numpy")
@@ -61,35 +65,79 @@ def _save(V, Vout, k):
 
 
 @njit(cache=True, error_model="numpy")
+def _stop(ok, status, tdeath, code, t):
+    """Lanes still running whose flag is off stop now with status ``code`` at time t; how many stopped."""
+    stopped = 0
+    for p in range(ok.shape[0]):
+        if status[p] == 0 and not ok[p]:
+            status[p] = code
+            tdeath[p] = t
+            stopped += 1
+    return stopped
+
+
+@njit(cache=True, error_model="numpy")
+def _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, flat, c, okf, straight_step, straight,
+          D, W, H, t1, t2, Vn, ok):
+    """V → Vn and its acceptance flags: the straight-line step when it was built for this chunk's lanes
+    (``straight``), else the Wishart steps from S (``WISHART`` ≥ 0), else EM or the PSD congruence."""
+    r2 = math.sqrt(2.0)  # a Wishart group's coefficient is cf[WISHART]·√2 (see codegen._noise_body)
+    if straight:
+        for p in range(c.shape[0]):
+            c[p] = cf[WISHART, p]
+        straight_step(straight_mod.data_ptr(flat), dtb, r2 * sq, threshold)
+        for p in range(c.shape[0]):
+            ok[p] = okf[p] == 1.0
+    elif WISHART >= 0 and scheme == 0:
+        lanes.em_wishart(V, L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, Vn, ok)
+    elif WISHART >= 0:
+        lanes.psd_wishart(L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, t2, W, H, Vn, ok)
+    elif scheme == 0:
+        lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
+    else:
+        lanes.psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok)
+
+
+@njit(cache=True, error_model="numpy")
+def _unit_diag(Vn, keep, d):
+    """A correlation state back onto unit diagonal on the lanes that moved (the PSD step's quadratic terms
+    move it); d: work, one number per row and lane."""
+    m, n = Vn.shape[0], Vn.shape[2]
+    for i in range(m):
+        for p in range(n):
+            d[i, 0, p] = 1.0 / math.sqrt(Vn[i, i, p]) if keep[p] == 1.0 else 1.0
+    for i in range(m):
+        for j in range(m):
+            for p in range(n):
+                Vn[i, j, p] *= d[i, 0, p] * d[j, 0, p]
+
+
+@njit(cache=True, error_model="numpy")
 def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
-               nscale, unit_diag, substeps):
+               nscale, unit_diag, substeps, straight_step, straight_lanes):
     m, n = V0.shape[0], Vout.shape[1]
-    V, Vn, b, N = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.zeros((m, m, n))
-    D, W, H = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
-    t1, t2, zh, L = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.zeros((m, m, n))
+    flat = np.zeros(straight_mod.offsets(m, n, NGROUPS)[6])  # L, b, Z, V', c, ok where the straight step reads them
+    L, b, Z, Vn, c, okf = straight_mod.views(flat, m, n, NGROUPS)
+    V, N, D, W, H = np.empty((m, m, n)), np.zeros((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
+    t1, t2, zh = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
     mats, cf = np.zeros((NMATS, m, m, n)), np.zeros((NCOEF, n))
     ws, wv, sc = np.zeros((NWS, m, m, n)), np.zeros((NWV, m, n)), np.zeros((NSC, n))
-    Z = np.zeros((NGROUPS, m, m, n))
     ok, keep = np.empty(n, np.bool_), np.empty(n, np.float64)
+    # the straight-line step: built for exactly this many lanes (else 0: none), for one Wishart group, PSD
+    straight = n == straight_lanes and WISHART >= 0 and NGROUPS == 1 and scheme == 1
     alive = n
     for i in range(m):
         for j in range(m):
             for p in range(n):
                 V[i, j, p] = V0[i, j]
     sq = math.sqrt(dt) * nscale
-    dtb = dt * bscale
-    r2 = math.sqrt(2.0)  # a Wishart group's coefficient is cf[WISHART]·√2 (see codegen._noise_body)
     k = 0
     for step in range(nsteps + 1):
         while k < save_steps.shape[0] and save_steps[k] == step:
             _save(V, Vout, k)
             k += 1
         lanes.chol(V, L, ok)  # also after the last step: a path ending outside the cone is counted
-        for p in range(n):
-            if status[p] == 0 and not ok[p]:
-                status[p] = 2
-                tdeath[p] = step * dt
-                alive -= 1
+        alive -= _stop(ok, status, tdeath, 2, step * dt)
         if step == nsteps or alive == 0:
             break
         coeffs_lanes(V, P, b, mats, cf, ws, wv, sc)
@@ -97,30 +145,15 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             _draw_lanes(rng, Z, m, substeps)
             if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
-        if WISHART >= 0 and scheme == 0:
-            lanes.em_wishart(V, L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, Vn, ok)
-        elif WISHART >= 0:
-            lanes.psd_wishart(L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, t2, W, H, Vn, ok)
-        elif scheme == 0:
-            lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
-        else:
-            lanes.psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok)
+        _step(V, L, b, Z, N, cf, scheme, dt, dt * bscale, sq, nscale, threshold, flat, c, okf, straight_step,
+              straight, D, W, H, t1, t2, Vn, ok)
+        alive -= _stop(ok, status, tdeath, 1, step * dt)
         for p in range(n):
-            if status[p] == 0 and not ok[p]:
-                status[p] = 1
-                tdeath[p] = step * dt
-                alive -= 1
             keep[p] = 1.0 if status[p] == 0 else 0.0
-        if unit_diag:  # a correlation state: back onto unit diagonal (the PSD step's quadratic terms move it)
-            for i in range(m):
-                for p in range(n):
-                    D[i, 0, p] = 1.0 / math.sqrt(Vn[i, i, p]) if keep[p] == 1.0 else 1.0
-            for i in range(m):
-                for j in range(m):
-                    for p in range(n):
-                        Vn[i, j, p] *= D[i, 0, p] * D[j, 0, p]
-        if alive == n:  # every lane moves on: swap the buffers instead of copying
-            V, Vn = Vn, V
+        if unit_diag:
+            _unit_diag(Vn, keep, D)
+        if alive == n and not straight:  # every lane moves on: swap the buffers instead of copying
+            V, Vn = Vn, V  # (the straight step writes V' where it reads it: flat's section, never V)
         else:
             for i in range(m):
                 for j in range(m):
@@ -133,14 +166,14 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs, chunk, Vout, status, tdeath, drift_only,
-                   bscale, nscale, unit_diag, substeps):
+                   bscale, nscale, unit_diag, substeps, straight_step, straight_lanes):
     """As :func:`.kernels.simulate` (the caller checks the coefficients at V0), each chunk's paths as lanes."""
     npaths = Vout.shape[1]
     for c in range(len(rngs)):
         lo = c * chunk
         hi = min(lo + chunk, npaths)
         _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rngs[c], Vout[:, lo:hi], status[lo:hi],
-                   tdeath[lo:hi], drift_only, bscale, nscale, unit_diag, substeps)
+                   tdeath[lo:hi], drift_only, bscale, nscale, unit_diag, substeps, straight_step, straight_lanes)
 
 
 # ---- placeholders: a generated module from the matrix form redefines these --------------------------

@@ -144,6 +144,7 @@ def test_a_correlation_state_stays_on_unit_diagonal():
     quadratic terms would move it by O(dt) per step: the kernel projects back), and ρ stays in (−1, 1): the
     generated module's own source run as plain Python (its dense kernels compiled; no module compile), 64
     paths × 50 steps, seed 0; the same run without the projection leaves the diagonal (negative control)."""
+    from covsde.numerics import straight
     from covsde.numerics.codegen import generate_source, param_vector
 
     d = derive(build("resnet", {"norm": "post-rms", "gamma": "0.5"})[0], 2)
@@ -154,8 +155,9 @@ def test_a_correlation_state_stays_on_unit_diagonal():
         out = {}
         for unit in (True, False):
             Vout, status, tdeath = np.zeros((1, 64, 2, 2)), np.zeros(64, dtype=np.int64), np.full(64, np.inf)
+            lane_args = (straight.none(), 0) if entry == "simulate_lanes" else ()
             ns[entry](V0, param_vector(d), 0.01, 50, np.array([50]), 1, 1e6, [np.random.default_rng(0)], 64, Vout,
-                      status, tdeath, False, 1.0, 1.0, unit, 1)
+                      status, tdeath, False, 1.0, 1.0, unit, 1, *lane_args)
             assert np.all(status == 0)
             out[unit] = Vout[0]
         assert np.abs(out[True][:, [0, 1], [0, 1]] - 1).max() < 1e-12, entry

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from covsde.derive import derive
 from covsde.derive.variants import build
-from covsde.numerics import codegen, linalg
+from covsde.numerics import codegen, linalg, straight
 from covsde.common.expr import fold_numbers
 from covsde.numerics.codegen import generate_source, load_module, param_vector
 
@@ -73,7 +73,7 @@ def test_decimal_parameters_print_as_numba_typable_code(case):
         _check_wishart_flag(ns, variant, V, mats, cf, ws)
         status[:] = 0
         ns["simulate_lanes"](V, param_vector(d), 0.01, 3, np.array([3]), 1, 1e6, [np.random.default_rng(0)], 4, Vout,
-                             status, tdeath, False, 1.0, 1.0, False, 1)
+                             status, tdeath, False, 1.0, 1.0, False, 1, straight.none(), 0)
         assert np.all(status == 0) and np.all(np.isfinite(Vout)) and not np.array_equal(Vout[0, 0], V)
 
 
