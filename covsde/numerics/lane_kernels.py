@@ -11,10 +11,11 @@ the whole step slower), so a chunk's result depends only on its seed, never on t
 Schemes, stopping rules, statuses (1 exploded, 2 left_psd, 3 non-finite coefficients at V0), ``bscale``,
 ``nscale``, ``drift_only`` and ``unit_diag`` are those of :mod:`.kernels`.  When the noise is one
 Wishart group alone (``WISHART`` ≥ 0, the index of its coefficient) both steps are taken from the drawn S
-without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding); the
-PSD one, for a chunk of exactly ``straight_lanes`` lanes, as the straight-line ``straight_step`` of
-:mod:`.straight` (a ``cfunc`` called through its pointer; the same numbers to the last bit), on operands that
-live in one flat workspace (``flat``: L, b, Z, V', c, ok, see :func:`.straight.views`).
+without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the same steps to rounding); for a
+chunk of exactly ``straight_lanes`` lanes, as the straight-line ``straight_step`` of :mod:`.straight` (a
+``cfunc`` called through its pointer, built by the caller for the scheme; the same numbers to the last bit),
+which writes V' over V itself (no buffer swap or copy), on operands that live in one flat workspace
+(``flat``: L, b, Z, V, c, live, ok, see :func:`.straight.views`).
 A stopped lane keeps its last valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
@@ -77,18 +78,11 @@ def _stop(ok, status, tdeath, code, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, flat, c, okf, straight_step, straight,
-          D, W, H, t1, t2, Vn, ok):
-    """V → Vn and its acceptance flags: the straight-line step when it was built for this chunk's lanes
-    (``straight``), else the Wishart steps from S (``WISHART`` ≥ 0), else EM or the PSD congruence."""
+def _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, D, W, H, t1, t2, Vn, ok):
+    """V → Vn and its acceptance flags: the Wishart steps from S (``WISHART`` ≥ 0), else EM or the PSD
+    congruence."""
     r2 = math.sqrt(2.0)  # a Wishart group's coefficient is cf[WISHART]·√2 (see codegen._noise_body)
-    if straight:
-        for p in range(c.shape[0]):
-            c[p] = cf[WISHART, p]
-        straight_step(straight_mod.data_ptr(flat), dtb, r2 * sq, threshold)
-        for p in range(c.shape[0]):
-            ok[p] = okf[p] == 1.0
-    elif WISHART >= 0 and scheme == 0:
+    if WISHART >= 0 and scheme == 0:
         lanes.em_wishart(V, L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, Vn, ok)
     elif WISHART >= 0:
         lanes.psd_wishart(L, b, Z[0], cf[WISHART], dtb, r2 * sq, threshold, t1, t2, W, H, Vn, ok)
@@ -96,6 +90,18 @@ def _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, flat, c, ok
         lanes.em_accept(V, b, N, dtb, sq, threshold, Vn, ok)
     else:
         lanes.psd_step(L, b, N, dt, dtb, sq, nscale, threshold, D, W, H, Vn, ok)
+
+
+@njit(cache=True, error_model="numpy")
+def _straight_step(straight_step, flat, cf, status, c, live, okf, dtb, sq, threshold, ok):
+    """The straight-line step of :mod:`.straight` on the operands in ``flat``: V' over V on the running lanes
+    where it is accepted; the acceptance flags in ok."""
+    for p in range(c.shape[0]):
+        c[p] = cf[WISHART, p]
+        live[p] = 1.0 if status[p] == 0 else 0.0
+    straight_step(straight_mod.data_ptr(flat), dtb, math.sqrt(2.0) * sq, threshold)  # cf[WISHART]·√2: see _step
+    for p in range(c.shape[0]):
+        ok[p] = okf[p] == 1.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -116,15 +122,15 @@ def _unit_diag(Vn, keep, d):
 def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale, unit_diag, substeps, straight_step, straight_lanes):
     m, n = V0.shape[0], Vout.shape[1]
-    flat = np.zeros(straight_mod.offsets(m, n, NGROUPS)[6])  # L, b, Z, V', c, ok where the straight step reads them
-    L, b, Z, Vn, c, okf = straight_mod.views(flat, m, n, NGROUPS)
-    V, N, D, W, H = np.empty((m, m, n)), np.zeros((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
+    flat = np.zeros(straight_mod.offsets(m, n, NGROUPS)[7])  # the operands where a straight step reads them
+    L, b, Z, V, c, live, okf = straight_mod.views(flat, m, n, NGROUPS)
+    Vn, N, D, W, H = np.empty((m, m, n)), np.zeros((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
     t1, t2, zh = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
     mats, cf = np.zeros((NMATS, m, m, n)), np.zeros((NCOEF, n))
     ws, wv, sc = np.zeros((NWS, m, m, n)), np.zeros((NWV, m, n)), np.zeros((NSC, n))
     ok, keep = np.empty(n, np.bool_), np.empty(n, np.float64)
-    # the straight-line step: built for exactly this many lanes (else 0: none), for one Wishart group, PSD
-    straight = n == straight_lanes and WISHART >= 0 and NGROUPS == 1 and scheme == 1
+    # the straight step: built for exactly this many lanes (else straight_lanes = 0), one Wishart group
+    straight = n == straight_lanes and WISHART >= 0 and NGROUPS == 1 and not unit_diag
     alive = n
     for i in range(m):
         for j in range(m):
@@ -145,15 +151,18 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             _draw_lanes(rng, Z, m, substeps)
             if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
-        _step(V, L, b, Z, N, cf, scheme, dt, dt * bscale, sq, nscale, threshold, flat, c, okf, straight_step,
-              straight, D, W, H, t1, t2, Vn, ok)
+        if straight:
+            _straight_step(straight_step, flat, cf, status, c, live, okf, dt * bscale, sq, threshold, ok)
+            alive -= _stop(ok, status, tdeath, 1, step * dt)
+            continue
+        _step(V, L, b, Z, N, cf, scheme, dt, dt * bscale, sq, nscale, threshold, D, W, H, t1, t2, Vn, ok)
         alive -= _stop(ok, status, tdeath, 1, step * dt)
         for p in range(n):
             keep[p] = 1.0 if status[p] == 0 else 0.0
         if unit_diag:
             _unit_diag(Vn, keep, D)
-        if alive == n and not straight:  # every lane moves on: swap the buffers instead of copying
-            V, Vn = Vn, V  # (the straight step writes V' where it reads it: flat's section, never V)
+        if alive == n:  # every lane moves on: swap the buffers instead of copying
+            V, Vn = Vn, V
         else:
             for i in range(m):
                 for j in range(m):

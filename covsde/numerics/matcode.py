@@ -30,6 +30,7 @@ class Tape:
         self.lines, self.maps = [], []
         self.nws, self.nwv, self.nsc = 0, 1, 0  # wv[0] holds the vector of ones
         self._dense, self._right, self._diag, self._trace, self._map = {}, {}, {}, {}, {}
+        self._sym = {}  # kernel map name → whether it is symmetric (writes the upper triangle, mirrored)
 
     # ---- storage -----------------------------------------------------------------------------------
     def _mat(self):
@@ -156,6 +157,23 @@ class Tape:
             else:
                 self.lines.append(f"    {self.lib}.acc({self.dense(w)}, {s}, {out})")
 
+    def direct(self, M, out):
+        """out = M when M is one symmetric kernel map with coefficient 1 (the MLP's drift): the map writes
+        out itself — no zero fill, accumulation or symmetrisation pass over it (the numbers those passes
+        give: 0 + 1·x and ½(x + x) are x).  The word's value is then out (never written again).  False,
+        and nothing emitted, for any other M."""
+        if len(M.terms) != 1:
+            return False
+        (trs, w), c = next(iter(M.terms.items()))
+        if trs or c != 1 or len(w) != 1 or w[0][0] != "F" or w in self._dense:
+            return False
+        name = self.kernel_map(w[0])
+        if not self._sym[name]:
+            return False
+        self.lines.append(f"    {name}({self.value_dense(w[0][3])}, P, {out})")
+        self._dense[w] = out
+        return True
+
     # ---- kernel maps ------------------------------------------------------------------------------
     def kernel_map(self, a):
         """The name of a generated function out = f(X) element-wise."""
@@ -167,6 +185,7 @@ class Tape:
         off = fold_numbers(a[1].xreplace({kxx: XA, kxy: XAB, kyy: XB, M_SYM: sp.Symbol("m")}), memo)
         dia = fold_numbers(a[2].xreplace({kxx: XA, M_SYM: sp.Symbol("m")}), memo)
         sym = sp.simplify(off - off.xreplace({XA: XB, XB: XA})) == 0 if off.free_symbols else True
+        self._sym[name] = sym
         if self.lanes:  # half-integer powers of xa, xb through sa = √xa, sb = √xb, read from sd (m square
             off, dia = _roots(off), _roots(dia)  # roots per call, not two per entry); xa, xb stay as they are
         repl, (off_r, dia_r) = sp.cse([off, dia], symbols=sp.numbered_symbols("y"))
@@ -219,8 +238,9 @@ def coeff_body(form, params, mats, coefs, printer, lib="linalg"):
     tape = Tape(printer, params, lib)
     tape.lines += [f"    {s.name} = P[{k}]" for k, s in enumerate(params)]
     tape.lines += ["    m = float(V.shape[0])", f"    {lib}.fill(wv[0], 1.0)"]
-    tape.accumulate(form.drift, "b")
-    tape.lines.append(f"    {lib}.symmetrize(b)")
+    if not tape.direct(form.drift, "b"):
+        tape.accumulate(form.drift, "b")
+        tape.lines.append(f"    {lib}.symmetrize(b)")
     for q, M in enumerate(mats):
         tape.accumulate(M, f"mats[{q}]")
     for q, c in enumerate(coefs):

@@ -1,18 +1,23 @@
-"""The Wishart PSD step written out for one m: the lane loop outermost, its body straight-line code.
+"""The Wishart steps written out for one m: the lane loop outermost, its body straight-line code.
 
-:func:`.lanes.psd_wishart` runs each of its loops over all lanes of a chunk, so every partial sum of its
-products goes to memory and back (about three loads and a store per multiply-add).  Here the loop over
-lanes is the only loop: its body is the whole step of one lane with every loop over i, j, k unrolled
-for a fixed m (S, G = I + ½a(S − ¼aS²), W = L⁻¹b, H = L G + ½dtb Wᵀ, V' = H Hᵀ as scalar temporaries),
-and LLVM vectorises that loop over lanes with the temporaries in registers.  The operations are those of
-``lanes.psd_wishart`` in the same order, so the result is the same to the last bit (tested).
+:func:`.lanes.psd_wishart` and :func:`.lanes.em_wishart` run each of their loops over all lanes of a chunk,
+so every partial sum of their products goes to memory and back (about three loads and a store per
+multiply-add).  Here the loop over lanes is the only loop: its body is the whole step of one lane with
+every loop over i, j, k unrolled for a fixed m, the intermediate matrices as scalar temporaries, and
+LLVM vectorises that loop over lanes with the temporaries in registers.  Each step computes V' with the
+operations of ``lanes.psd_wishart`` / ``lanes.em_wishart`` in the same order, and its acceptance flag
+(finite, max|V'| ≤ threshold) as ``lanes.gram_accept`` / ``em_wishart`` do, and writes V' over V where the
+lane is running (``live``) and V' is accepted — the numbers of the loops to the last bit (tested, and
+whole runs with and without these steps).  (Factoring V' in the same body was tried: the chain of eight
+square roots and divisions, in a body too long for the processor to overlap two iterations, doubled the
+step's time; :func:`.lanes.chol` stays a pass of its own.)
 
-Every operand lives in one flat workspace at offsets fixed when the source is written
-(:func:`offsets`): with one array and constant offsets LLVM proves the lanes independent; with separate
-arrays it needs a run-time alias check per pair of accesses and gives up from m = 7.
+Every operand lives in one flat workspace at offsets fixed when the source is written (:func:`offsets`):
+with one array and constant offsets LLVM proves the lanes independent; with separate arrays it needs a
+run-time alias check per pair of accesses and gives up from m = 7.
 
-The body grows as m³ (m = 8: ≈ 1200 products, 3 s to compile; m = 12: 10 s; m = 16: 34 s), hence
-``MAX_M``.  The module for each (m, lanes) is generated once, content-addressed in the cache
+The PSD body grows as m³ (m = 8: ≈ 1300 products, 3 s to compile; m = 12: 10 s; m = 16: 34 s), hence
+``MAX_M``.  The module for each (scheme, m, lanes) is generated once, content-addressed in the cache
 (:mod:`.modfile`; the key covers this file) and compiled once (Numba's cache).  Its step is a ``cfunc``:
 the lane kernel calls it through a function pointer (type ``SIG``), so it is not linked into — and
 compiled again with — every generated module.  ``none()`` is a step of the same type that does nothing,
@@ -31,22 +36,26 @@ from . import modfile
 
 MAX_M = 8
 SIG = types.void(types.CPointer(types.float64), types.float64, types.float64, types.float64)
+SCHEMES = ("em", "psd")
 
 
 @njit(cache=True)
 def offsets(m, n, ngroups):
-    """Where the step's operands start in the flat workspace of a chunk of n lanes: L, b, Z (ngroups
-    m×m×n arrays; the step reads group 0), V' (m×m×n), c, ok (n each), and the workspace's size."""
+    """Where the operands start in the flat workspace of a chunk of n lanes: L, b, Z (ngroups m×m×n arrays;
+    the steps read group 0), V (m×m×n), then c, live, ok (n each); last, the workspace's size."""
     e = m * m * n
-    return 0, e, 2 * e, (2 + ngroups) * e, (3 + ngroups) * e, (3 + ngroups) * e + n, (3 + ngroups) * e + 2 * n
+    oV = (2 + ngroups) * e
+    return 0, e, 2 * e, oV, oV + e, oV + e + n, oV + e + 2 * n, oV + e + 3 * n
 
 
 @njit(cache=True)
 def views(flat, m, n, ngroups):
-    """The operands as arrays over ``flat``: L, b (m, m, n), Z (ngroups, m, m, n), V' (m, m, n), c, ok (n)."""
-    oL, ob, oZ, oV, oc, ook, size = offsets(m, n, ngroups)
+    """The operands as arrays over ``flat``: L, b (m, m, n), Z (ngroups, m, m, n), V (m, m, n), c, live,
+    ok (n)."""
+    oL, ob, oZ, oV, oc, olive, ook, size = offsets(m, n, ngroups)
     return (flat[oL:ob].reshape((m, m, n)), flat[ob:oZ].reshape((m, m, n)),
-            flat[oZ:oV].reshape((ngroups, m, m, n)), flat[oV:oc].reshape((m, m, n)), flat[oc:ook], flat[ook:size])
+            flat[oZ:oV].reshape((ngroups, m, m, n)), flat[oV:oc].reshape((m, m, n)), flat[oc:olive],
+            flat[olive:ook], flat[ook:size])
 
 
 @intrinsic
@@ -57,104 +66,122 @@ def data_ptr(typingctx, arr):
     return types.CPointer(arr.dtype)(arr), codegen
 
 
-def _sum(start, terms):
-    """``((start + t0) + t1) + …`` — left to right, the order of an accumulating loop."""
+def _sum(start, terms, op="+"):
+    """``((start op t0) op t1) op …`` — left to right, the order of an accumulating loop."""
     acc = start
     for t in terms:
-        acc = f"({acc} + {t})"
+        acc = f"({acc} {op} {t})"
     return acc
 
 
-def _operands(m, n):
-    """Lines that read L's lower triangle and build S (√2 on the diagonal), and the offset function."""
-    oL, ob, oZ, oV, oc, ook, size = offsets.py_func(m, n, 1)
-    at = {"L": oL, "b": ob, "Z": oZ, "V": oV}
+class _Layout:
+    """Printing the workspace reads and writes of one lane p (constant offsets from :func:`offsets`)."""
 
-    def ix(a, i, j):
-        return at[a] + (i * m + j) * n
+    def __init__(self, m, n):
+        self.m, self.n = m, n
+        oL, ob, oZ, oV, oc, olive, ook, self.size = offsets.py_func(m, n, 1)
+        self.at = {"L": oL, "b": ob, "Z": oZ, "V": oV, "c": oc, "live": olive, "ok": ook}
 
-    lines = [f"        a = sq * ws[{oc} + p]"]
-    lines += [f"        L{i}_{k} = ws[{ix('L', i, k)} + p]" for i in range(m) for k in range(i + 1)]
-    lines += [f"        S{i}_{j} = " + (f"r2 * ws[{ix('Z', i, i)} + p]" if i == j else f"ws[{ix('Z', i, j)} + p]")
-              for i in range(m) for j in range(i, m)]
-    return lines, ix, ook, size
+    def __call__(self, a, i=0, j=0):
+        return f"ws[{self.at[a] + (i * self.m + j) * self.n} + p]"
 
 
-def _s(i, j):
-    return f"S{min(i, j)}_{max(i, j)}"
+def _head(ws):
+    """a = sq·c and L's lower triangle as L{i}_{k}."""
+    m = ws.m
+    return [f"a = sq * {ws('c')}"] + [f"L{i}_{k} = {ws('L', i, k)}" for i in range(m) for k in range(i + 1)]
 
 
-def _g(i, j):
-    return f"G{min(i, j)}_{max(i, j)}"
-
-
-def _psd_lines(m, ix):
-    """G = I + ½a(S − ¼aS²), W = L⁻¹b (forward substitution by 1/L_ii), H = L G + ½dtb Wᵀ."""
-    lines = []
+def _psd_lines(ws):
+    """V' of :func:`.lanes.psd_wishart` as X{i}_{j} (j ≥ i): S (√2 on the diagonal), G = I + ½a(S − ¼aS²),
+    W = L⁻¹b (forward substitution by 1/L_ii), H = L G + ½dtb Wᵀ, V' = H Hᵀ."""
+    m = ws.m
+    s = lambda i, j: f"S{min(i, j)}_{max(i, j)}"  # noqa: E731
+    lines = [f"S{i}_{j} = " + (f"r2 * {ws('Z', i, i)}" if i == j else ws("Z", i, j)) for i in range(m)
+             for j in range(i, m)]
     for i in range(m):
         for j in range(i, m):
-            s2 = _sum("0.0", [f"{_s(i, k)} * {_s(j, k)}" for k in range(m)])
-            lines.append(f"        G{i}_{j} = 0.5 * a * ({_s(i, j)} - 0.25 * a * {s2}) + {1.0 if i == j else 0.0}")
-    lines += [f"        v{i} = 1.0 / L{i}_{i}" for i in range(m)]
+            s2 = _sum("0.0", [f"{s(i, k)} * {s(j, k)}" for k in range(m)])
+            lines.append(f"G{min(i, j)}_{max(i, j)} = 0.5 * a * ({s(i, j)} - 0.25 * a * {s2}) + {float(i == j)}")
+    lines += [f"v{i} = 1.0 / L{i}_{i}" for i in range(m)]
+    lines += [f"W{i}_{c} = " + _sum(ws("b", i, c), [f"L{i}_{k} * W{k}_{c}" for k in range(i)], "-") + f" * v{i}"
+              for i in range(m) for c in range(m)]
+    lines += [f"H{i}_{j} = " + _sum(f"0.5 * dtb * W{j}_{i}", [f"L{i}_{k} * G{min(k, j)}_{max(k, j)}"
+                                                             for k in range(i + 1)]) for i in range(m) for j in range(m)]
+    return lines + [f"X{i}_{j} = " + _sum("0.0", [f"H{i}_{k} * H{j}_{k}" for k in range(m)])
+                    for i in range(m) for j in range(i, m)]
+
+
+def _em_lines(ws):
+    """V' of :func:`.lanes.em_wishart` as X{i}_{j} (j ≥ i): T = L S (:func:`.lanes.ls`, S from Z's upper
+    triangle, √2 on its diagonal), V' = V + dtb b + a T Lᵀ."""
+    m = ws.m
+
+    def ls_term(i, j, k):
+        return f"L{i}_{k} * " + (ws("Z", k, j) if k < j else ws("Z", j, k) if k > j else f"r2 * {ws('Z', k, k)}")
+
+    lines = [f"T{i}_{j} = " + _sum("0.0", [ls_term(i, j, k) for k in range(i + 1)]) for i in range(m)
+             for j in range(m)]
     for i in range(m):
-        for c in range(m):
-            acc = f"ws[{ix('b', i, c)} + p]"
-            for k in range(i):
-                acc = f"({acc} - L{i}_{k} * W{k}_{c})"
-            lines.append(f"        W{i}_{c} = {acc} * v{i}")
-    for i in range(m):
-        for j in range(m):
-            lines.append(f"        H{i}_{j} = " + _sum(f"0.5 * dtb * W{j}_{i}", [f"L{i}_{k} * {_g(k, j)}"
-                                                                               for k in range(i + 1)]))
+        for j in range(i, m):
+            lsl = _sum("0.0", [f"T{i}_{k} * L{j}_{k}" for k in range(j + 1)])
+            lines.append(f"X{i}_{j} = {ws('V', i, j)} + dtb * {ws('b', i, j)} + a * {lsl}")
     return lines
 
 
-def _gram_lines(m, ix, ook):
-    """V' = H Hᵀ (upper triangle, mirrored) and the acceptance flag (finite, max|V'| ≤ threshold)."""
-    lines = ["        good = True"]
-    for i in range(m):
-        for j in range(i, m):
-            lines.append("        x = " + _sum("0.0", [f"H{i}_{k} * H{j}_{k}" for k in range(m)]))
-            lines.append(f"        ws[{ix('V', i, j)} + p] = x")
-            if j != i:
-                lines.append(f"        ws[{ix('V', j, i)} + p] = x")
-            lines.append("        good &= (abs(x) <= threshold) & (abs(x) < math.inf)")
-    lines.append(f"        ws[{ook} + p] = 1.0 if good else 0.0")
-    return lines
+def _accept_lines(ws):
+    """The acceptance flag of V' (``ok``, written for every lane) and whether V' replaces V (``w``: the
+    lane is running and V' accepted)."""
+    m = ws.m
+    lines = ["good = True"]
+    lines += [f"good &= (abs(X{i}_{j}) <= threshold) & (abs(X{i}_{j}) < math.inf)" for i in range(m)
+              for j in range(i, m)]
+    return lines + [f"{ws('ok')} = 1.0 if good else 0.0", f"w = good & ({ws('live')} == 1.0)"]
 
 
-def source(m, n):
-    """The text of the module holding ``psd_wishart(ptr, dtb, sq, threshold)`` for m×m states, n lanes:
-    the step of :func:`.lanes.psd_wishart` on the workspace at ``ptr`` (layout :func:`offsets`, one noise
-    group), c read from its c section, ok written as 1.0 / 0.0."""
-    head, ix, ook, size = _operands(m, n)
-    body = head + _psd_lines(m, ix) + _gram_lines(m, ix, ook)
+def _write_lines(ws):
+    """Where ``w``: V' over V (both triangles)."""
+    m = ws.m
+    return [f"{ws('V', i, j)} = X{min(i, j)}_{max(i, j)} if w else {ws('V', i, j)}" for i in range(m)
+            for j in range(m)]
+
+
+def source(scheme, m, n):
+    """The text of the module holding ``step(ws, dtb, sq, threshold)`` — the ``scheme`` ("em" or "psd")
+    Wishart step for m×m states, n lanes, on the workspace at the pointer ``ws`` (layout :func:`offsets`,
+    one noise group; c, live read from their sections, ok written as 1.0 / 0.0)."""
+    ws = _Layout(m, n)
+    body = _head(ws) + (_psd_lines(ws) if scheme == "psd" else _em_lines(ws)) + _accept_lines(ws)
+    body += _write_lines(ws)
     return "\n".join([
-        f"# covsde straight-line Wishart PSD step, m = {m}, {n} lanes (generated by covsde.numerics.straight)",
+        f"# covsde straight-line Wishart {scheme} step, m = {m}, {n} lanes (generated by covsde.numerics.straight)",
         "import math", "", "from numba import cfunc", "", "from covsde.numerics.straight import SIG", "", "",
         '@cfunc(SIG, cache=True, error_model="numpy")',
-        f"def psd_wishart(ws, dtb, sq, threshold):  # ws: a float64 pointer to {size} numbers",
+        f"def step(ws, dtb, sq, threshold):  # ws: a float64 pointer to {ws.size} numbers",
         "    r2 = math.sqrt(2.0)",
-        f"    for p in range({n}):", *body, ""])
+        f"    for p in range({n}):", *["        " + line for line in body], ""])
 
 
 @functools.lru_cache(maxsize=None)
-def psd_step(m, n):
-    """The compiled step for (m, n lanes), generated and compiled on first use (then from the caches)."""
-    if not (1 <= m <= MAX_M and n >= 1):
-        raise ValueError(f"a straight-line step needs 1 ≤ m ≤ {MAX_M} and n ≥ 1 lanes, got m = {m}, n = {n}")
-    return modfile.import_generated(module_name(m, n), lambda: source(m, n)).psd_wishart
+def wishart_step(scheme, m, n):
+    """The compiled step for (scheme, m, n lanes), generated and compiled on first use (then from the
+    caches)."""
+    if scheme not in SCHEMES or not (1 <= m <= MAX_M and n >= 1):
+        raise ValueError(f"a straight-line step needs a scheme in {SCHEMES}, 1 ≤ m ≤ {MAX_M} and n ≥ 1 lanes, "
+                         f"got {scheme!r}, m = {m}, n = {n}")
+    return modfile.import_generated(module_name(scheme, m, n), lambda: source(scheme, m, n)).step
 
 
-def module_name(m, n):
-    """The module's content address: the sources of numerics/ (this generator among them), m and n."""
-    return "covsde_straight_" + hashlib.sha256(repr((source_hash("numerics"), m, n)).encode()).hexdigest()[:24]
+def module_name(scheme, m, n):
+    """The module's content address: the sources of numerics/ (this generator among them), scheme, m, n."""
+    key = repr((source_hash("numerics"), scheme, m, n))
+    return "covsde_straight_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @functools.lru_cache(maxsize=None)
 def none():
     """A step of type SIG that does nothing (the lane kernel's argument when no straight step is used)."""
     @cfunc(SIG, cache=False)
-    def nothing(ptr, dtb, sq, threshold):
+    def nothing(ws, dtb, sq, threshold):
         pass
     return nothing
