@@ -3,7 +3,8 @@
 Problem (issues 3 and 14): m = 8, 4096 paths, 1000 steps, T = 0.1, the `mlp` SDE with c₊ = 1, c₋ = −1,
 V0^{αβ} = 0.7^{|α−β|}.  Contenders:
   * covsde generated kernels, EM and the default PSD scheme, compile time excluded (warm-up run): the
-    path-vectorised lane kernel (the default, ``kernel="lanes"``) and the per-path loop (``kernel="paths"``);
+    path-vectorised lane kernel (the default, ``kernel="lanes"``; here every chunk is full, so it takes the
+    straight-line Wishart steps of numerics/straight.py) and the per-path loop (``kernel="paths"``);
   * plain NumPy vectorised EM (batched Cholesky, arccos drift);
   * a hand-tuned Numba loop: symmetric noise drawn directly (m(m+1)/2 normals), np.random.Generator
     inside njit, chunks on threads;

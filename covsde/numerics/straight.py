@@ -16,7 +16,7 @@ Every operand lives in one flat workspace at offsets fixed when the source is wr
 with one array and constant offsets LLVM proves the lanes independent; with separate arrays it needs a
 run-time alias check per pair of accesses and gives up from m = 7.
 
-The PSD body grows as m³ (m = 8: ≈ 1300 products, 3 s to compile; m = 12: 10 s; m = 16: 34 s), hence
+The PSD body grows as m³ (m = 8: ≈ 1300 products, 3–4 s to compile; m = 12: 10 s; m = 16: 34 s), hence
 ``MAX_M``.  The module for each (scheme, m, lanes) is generated once, content-addressed in the cache
 (:mod:`.modfile`; the key covers this file) and compiled once (Numba's cache).  Its step is a ``cfunc``:
 the lane kernel calls it through a function pointer (type ``SIG``), so it is not linked into — and
@@ -39,13 +39,19 @@ SIG = types.void(types.CPointer(types.float64), types.float64, types.float64, ty
 SCHEMES = ("em", "psd")
 
 
+SKEW = 80  # numbers between two sections: 640 bytes, so that sections never start at one offset mod 4 KiB
+
+
 @njit(cache=True)
 def offsets(m, n, ngroups):
     """Where the operands start in the flat workspace of a chunk of n lanes: L, b, Z (ngroups m×m×n arrays;
-    the steps read group 0), V (m×m×n), then c, live, ok (n each); last, the workspace's size."""
-    e = m * m * n
+    the steps read group 0), V (m×m×n), then c, live, ok (n each); last, the workspace's size.  Sections
+    are SKEW numbers apart: m×m×n arrays back to back would start at one offset mod 4 KiB (n = 128, m = 8:
+    64 KiB apart), and the loops that read L[i, k] and V[i, j] together would compete for the same cache
+    sets (the lane loops measured 10 % slower)."""
+    e = m * m * n + SKEW
     oV = (2 + ngroups) * e
-    return 0, e, 2 * e, oV, oV + e, oV + e + n, oV + e + 2 * n, oV + e + 3 * n
+    return 0, e, 2 * e, oV, oV + e, oV + e + n + SKEW, oV + e + 2 * (n + SKEW), oV + e + 3 * (n + SKEW)
 
 
 @njit(cache=True)
@@ -53,9 +59,10 @@ def views(flat, m, n, ngroups):
     """The operands as arrays over ``flat``: L, b (m, m, n), Z (ngroups, m, m, n), V (m, m, n), c, live,
     ok (n)."""
     oL, ob, oZ, oV, oc, olive, ook, size = offsets(m, n, ngroups)
-    return (flat[oL:ob].reshape((m, m, n)), flat[ob:oZ].reshape((m, m, n)),
-            flat[oZ:oV].reshape((ngroups, m, m, n)), flat[oV:oc].reshape((m, m, n)), flat[oc:olive],
-            flat[olive:ook], flat[ook:size])
+    e = m * m * n
+    return (flat[oL:oL + e].reshape((m, m, n)), flat[ob:ob + e].reshape((m, m, n)),
+            flat[oZ:oZ + ngroups * e].reshape((ngroups, m, m, n)), flat[oV:oV + e].reshape((m, m, n)),
+            flat[oc:oc + n], flat[olive:olive + n], flat[ook:ook + n])
 
 
 @intrinsic
