@@ -155,3 +155,28 @@ def test_garbled_numba_cache_files_are_rebuilt(tmp_path):
     r2 = run()
     assert r2.returncode == 0, r2.stderr
     assert r2.stdout == r1.stdout
+
+
+@pytest.mark.parametrize("variant,values,direct", [("mlp", {"c_plus": "1", "c_minus": "-1"}, True),
+                                                   ("resnet", {"gamma": "0.5"}, False)])
+def test_a_one_map_drift_is_written_into_b_by_its_map(variant, values, direct):
+    """The MLP's drift is one symmetric kernel map with coefficient 1: the map writes b itself (no zero fill,
+    accumulation or symmetrisation pass); the ResNet's (coefficient γ²) is accumulated.  Either way the
+    generated drift, per path and per lane, equals the matrix form evaluated by numpy at random V (m = 5)."""
+    from covsde.numerics.integrate import lane_coefficients, workspace
+
+    d = derive(build(variant, values)[0], 5)
+    src = generate_source(d)
+    lane_body = src[src.rindex("def coeffs_lanes"):]
+    lane_body = lane_body[:lane_body.index("@njit")]
+    assert ("_map0_lanes(V, P, b)" in lane_body) == direct and ("lanes.fill(b, 0.0)" in lane_body) != direct
+    mod, P = load_module(d), param_vector(d)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        A = rng.normal(size=(5, 5))
+        V = A @ A.T + 0.5 * np.eye(5)
+        ref, _ = d.numeric_fn()(V, {})
+        b = np.empty((5, 5))
+        mod.coeffs(V, P, b, *workspace(mod, 5))
+        np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(lane_coefficients(mod, 5, P)(V)[0], ref, rtol=1e-12, atol=1e-14)
