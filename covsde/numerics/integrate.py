@@ -27,7 +27,7 @@ from .codegen import load_module, param_vector
 SCHEMES = {"em": 0, "psd": 1}
 KERNELS = ("auto", "lanes", "paths")
 LANES_CHUNK = 128  # lanes of the lane kernel per chunk (B1: 0.62 s at 128 and 256, 0.70 s at 64)
-STRAIGHT_MAX_M = straight.MAX_M  # the straight-line Wishart steps up to here (its compile time grows as m³)
+STRAIGHT_MAX_M = straight.MAX_M  # the straight-line steps up to here (its compile time grows as m³)
 LANES_MAX_M = 48  # auto: lanes up to here (Transformer, 256 paths: m = 48 lanes 0.72 s vs per path 0.88 s;
 #                   m = 64: 2.13 s vs 1.82 s — the lane buffers outgrow the caches, BLAS wins)
 
@@ -278,12 +278,17 @@ def _check_lane_buffers(mod, m, lanes, max_memory):
 
 
 def _straight(mod, m, scheme, chunk, paths):
-    """The lane kernel's last two arguments: the straight-line step of :mod:`.straight` for (scheme, m,
-    chunk) and ``chunk`` when it applies — one Wishart noise group, m ≤ STRAIGHT_MAX_M, at least one full
-    chunk — else a step that does nothing and 0 (the chunks of another size, and every other run, take the
-    loops of :mod:`.lanes`; the same result to the last bit)."""
-    if mod.WISHART >= 0 and mod.NGROUPS == 1 and m <= STRAIGHT_MAX_M and chunk <= paths:
-        return straight.wishart_step(scheme, m, chunk), chunk
+    """The lane kernel's last two arguments: the straight-line step of :mod:`.straight` for (m, chunk) and
+    ``chunk`` when one applies — m ≤ STRAIGHT_MAX_M, at least one full chunk, and either one Wishart noise
+    group (EM or PSD) or the PSD scheme (the general PSD step) — else a step that does nothing and 0 (the
+    chunks of another size, and every other run, take the loops of :mod:`.lanes`; the same result to the
+    last bit)."""
+    if m > STRAIGHT_MAX_M or chunk > paths:
+        return straight.none(), 0
+    if mod.WISHART >= 0 and mod.NGROUPS == 1:
+        return straight.step(scheme, m, chunk), chunk
+    if scheme == "psd":
+        return straight.step("general-psd", m, chunk), chunk
     return straight.none(), 0
 
 

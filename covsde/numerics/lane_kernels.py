@@ -15,7 +15,8 @@ without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the sa
 chunk of exactly ``straight_lanes`` lanes, as the straight-line ``straight_step`` of :mod:`.straight` (a
 ``cfunc`` called through its pointer, built by the caller for the scheme; the same numbers to the last bit),
 which writes V' over V itself (no buffer swap or copy), on operands that live in one flat workspace
-(``flat``: L, b, Z, V, c, live, ok, see :func:`.straight.views`).
+(``flat``: L, b, Z, V, N, c, live, ok, see :func:`.straight.views`).  Any other noise takes the PSD step
+straight-line too (``straight.step("general-psd", …)``, from the generated N).
 A stopped lane keeps its last valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
@@ -93,13 +94,15 @@ def _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, D, W, H, t1
 
 
 @njit(cache=True, error_model="numpy")
-def _straight_step(straight_step, flat, cf, status, c, live, okf, dtb, sq, threshold, ok):
-    """The straight-line step of :mod:`.straight` on the operands in ``flat``: V' over V on the running lanes
-    where it is accepted; the acceptance flags in ok."""
+def _straight_step(straight_step, flat, cf, status, c, live, okf, dtb, sq, q, threshold, ok):
+    """The straight-line step of :mod:`.straight` on the operands in ``flat`` (a Wishart step reads its
+    coefficient from c and √2·sq, see _step; the general PSD step reads N and q): V' over V on the running
+    lanes where it is accepted; the acceptance flags in ok."""
     for p in range(c.shape[0]):
-        c[p] = cf[WISHART, p]
+        c[p] = cf[WISHART, p] if WISHART >= 0 else 0.0
         live[p] = 1.0 if status[p] == 0 else 0.0
-    straight_step(straight_mod.data_ptr(flat), dtb, math.sqrt(2.0) * sq, threshold)  # cf[WISHART]·√2: see _step
+    a = math.sqrt(2.0) * sq if WISHART >= 0 else sq
+    straight_step(straight_mod.data_ptr(flat), dtb, a, q, threshold)
     for p in range(c.shape[0]):
         ok[p] = okf[p] == 1.0
 
@@ -122,15 +125,16 @@ def _unit_diag(Vn, keep, d):
 def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, status, tdeath, drift_only, bscale,
                nscale, unit_diag, substeps, straight_step, straight_lanes):
     m, n = V0.shape[0], Vout.shape[1]
-    flat = np.zeros(straight_mod.offsets(m, n, NGROUPS)[7])  # the operands where a straight step reads them
-    L, b, Z, V, c, live, okf = straight_mod.views(flat, m, n, NGROUPS)
-    Vn, N, D, W, H = np.empty((m, m, n)), np.zeros((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
+    flat = np.zeros(straight_mod.offsets(m, n, NGROUPS)[8])  # the operands where a straight step reads them
+    L, b, Z, V, N, c, live, okf = straight_mod.views(flat, m, n, NGROUPS)
+    Vn, D, W, H = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
     t1, t2, zh = np.empty((m, m, n)), np.empty((m, m, n)), np.empty((m, m, n))
     mats, cf = np.zeros((NMATS, m, m, n)), np.zeros((NCOEF, n))
     ws, wv, sc = np.zeros((NWS, m, m, n)), np.zeros((NWV, m, n)), np.zeros((NSC, n))
     ok, keep = np.empty(n, np.bool_), np.empty(n, np.float64)
-    # the straight step: built for exactly this many lanes (else straight_lanes = 0), one Wishart group
-    straight = n == straight_lanes and WISHART >= 0 and NGROUPS == 1 and not unit_diag
+    # the straight step: built for exactly this many lanes (else straight_lanes = 0); Wishart EM or PSD, or
+    # the general PSD step
+    straight = n == straight_lanes and not unit_diag and (WISHART >= 0 and NGROUPS == 1 or scheme == 1)
     alive = n
     for i in range(m):
         for j in range(m):
@@ -152,7 +156,8 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
         if straight:
-            _straight_step(straight_step, flat, cf, status, c, live, okf, dt * bscale, sq, threshold, ok)
+            _straight_step(straight_step, flat, cf, status, c, live, okf, dt * bscale, sq, 0.25 * dt * nscale * nscale,
+                           threshold, ok)
             alive -= _stop(ok, status, tdeath, 1, step * dt)
             continue
         _step(V, L, b, Z, N, cf, scheme, dt, dt * bscale, sq, nscale, threshold, D, W, H, t1, t2, Vn, ok)

@@ -1,27 +1,28 @@
-"""The Wishart steps written out for one m: the lane loop outermost, its body straight-line code.
+"""The lane steps written out for one m: the lane loop outermost, its body straight-line code.
 
-:func:`.lanes.psd_wishart` and :func:`.lanes.em_wishart` run each of their loops over all lanes of a chunk,
-so every partial sum of their products goes to memory and back (about three loads and a store per
-multiply-add).  Here the loop over lanes is the only loop: its body is the whole step of one lane with
-every loop over i, j, k unrolled for a fixed m, the intermediate matrices as scalar temporaries, and
-LLVM vectorises that loop over lanes with the temporaries in registers.  Each step computes V' with the
-operations of ``lanes.psd_wishart`` / ``lanes.em_wishart`` in the same order, and its acceptance flag
-(finite, max|V'| ≤ threshold) as ``lanes.gram_accept`` / ``em_wishart`` do, and writes V' over V where the
-lane is running (``live``) and V' is accepted — the numbers of the loops to the last bit (tested, and
-whole runs with and without these steps).  (Factoring V' in the same body was tried: the chain of eight
-square roots and divisions, in a body too long for the processor to overlap two iterations, doubled the
-step's time; :func:`.lanes.chol` stays a pass of its own.)
+:func:`.lanes.psd_wishart`, :func:`.lanes.em_wishart` and :func:`.lanes.psd_step` run each of their loops
+over all lanes of a chunk, so every partial sum of their products goes to memory and back (about three
+loads and a store per multiply-add).  Here the loop over lanes is the only loop: its body is the whole
+step of one lane with every loop over i, j, k unrolled for a fixed m, the intermediate matrices as scalar
+temporaries, and LLVM vectorises that loop over lanes with the temporaries in registers.  Three kinds
+(``KINDS``): the Wishart EM and PSD steps (one Wishart noise group, from the drawn S) and the general PSD
+congruence step (from the generated N).  Each computes V' with the operations of the lane function it
+replaces in the same order, and its acceptance flag (finite, max|V'| ≤ threshold) as that function does,
+and writes V' over V where the lane is running (``live``) and V' is accepted — the numbers of the loops to
+the last bit (tested, and whole runs with and without these steps).  (Factoring V' in the same body was
+tried: the chain of eight square roots and divisions, in a body too long for the processor to overlap two
+iterations, doubled the step's time; :func:`.lanes.chol` stays a pass of its own.)
 
 Every operand lives in one flat workspace at offsets fixed when the source is written (:func:`offsets`):
 with one array and constant offsets LLVM proves the lanes independent; with separate arrays it needs a
 run-time alias check per pair of accesses and gives up from m = 7.
 
-The PSD body grows as m³ (m = 8: ≈ 1300 products, 3–4 s to compile; m = 12: 10 s; m = 16: 34 s), hence
-``MAX_M``.  The module for each (scheme, m, lanes) is generated once, content-addressed in the cache
-(:mod:`.modfile`; the key covers this file) and compiled once (Numba's cache).  Its step is a ``cfunc``:
-the lane kernel calls it through a function pointer (type ``SIG``), so it is not linked into — and
-compiled again with — every generated module.  ``none()`` is a step of the same type that does nothing,
-for runs that do not use one.
+A PSD body grows as m³ (m = 8: ≈ 1200–1300 products, 3–4 s to compile; m = 12: 10 s; m = 16: 34 s), hence
+``MAX_M``.  The module for each (kind, m, lanes) is generated once, content-addressed in the cache
+(:mod:`.modfile`; the key covers this file) and compiled once (Numba's cache); the general PSD step is
+shared by every SDE.  Its step is a ``cfunc``: the lane kernel calls it through a function pointer (type
+``SIG``), so it is not linked into — and compiled again with — every generated module.  ``none()`` is a
+step of the same type that does nothing, for runs that do not use one.
 """
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ from ..common.fingerprint import source_hash
 from . import modfile
 
 MAX_M = 8
-SIG = types.void(types.CPointer(types.float64), types.float64, types.float64, types.float64)
-SCHEMES = ("em", "psd")
+SIG = types.void(types.CPointer(types.float64), types.float64, types.float64, types.float64, types.float64)
+KINDS = ("em", "psd", "general-psd")  # the Wishart EM and PSD steps, the PSD congruence step given N
 
 
 SKEW = 80  # numbers between two sections: 640 bytes, so that sections never start at one offset mod 4 KiB
@@ -44,25 +45,27 @@ SKEW = 80  # numbers between two sections: 640 bytes, so that sections never sta
 
 @njit(cache=True)
 def offsets(m, n, ngroups):
-    """Where the operands start in the flat workspace of a chunk of n lanes: L, b, Z (ngroups m×m×n arrays;
-    the steps read group 0), V (m×m×n), then c, live, ok (n each); last, the workspace's size.  Sections
-    are SKEW numbers apart: m×m×n arrays back to back would start at one offset mod 4 KiB (n = 128, m = 8:
-    64 KiB apart), and the loops that read L[i, k] and V[i, j] together would compete for the same cache
-    sets (the lane loops measured 10 % slower)."""
+    """Where the operands start in the flat workspace of a chunk of n lanes — L, b, Z, V, N, c, live, ok — and
+    its size.  In memory: L, b, V, N (m×m×n each), c, live, ok (n each), then Z (ngroups m×m×n arrays: the
+    Wishart steps read group 0), so that no offset a step reads depends on the number of noise groups.
+    Sections are SKEW numbers apart: m×m×n arrays back to back would start at one offset mod 4 KiB (n = 128,
+    m = 8: 64 KiB apart), and the loops that read L[i, k] and V[i, j] together would compete for the same
+    cache sets (the lane loops measured 10 % slower)."""
     e = m * m * n + SKEW
-    oV = (2 + ngroups) * e
-    return 0, e, 2 * e, oV, oV + e, oV + e + n + SKEW, oV + e + 2 * (n + SKEW), oV + e + 3 * (n + SKEW)
+    oc = 4 * e
+    oZ = oc + 3 * (n + SKEW)
+    return 0, e, oZ, 2 * e, 3 * e, oc, oc + n + SKEW, oc + 2 * (n + SKEW), oZ + ngroups * m * m * n
 
 
 @njit(cache=True)
 def views(flat, m, n, ngroups):
-    """The operands as arrays over ``flat``: L, b (m, m, n), Z (ngroups, m, m, n), V (m, m, n), c, live,
+    """The operands as arrays over ``flat``: L, b (m, m, n), Z (ngroups, m, m, n), V, N (m, m, n), c, live,
     ok (n)."""
-    oL, ob, oZ, oV, oc, olive, ook, size = offsets(m, n, ngroups)
+    oL, ob, oZ, oV, oN, oc, olive, ook, size = offsets(m, n, ngroups)
     e = m * m * n
     return (flat[oL:oL + e].reshape((m, m, n)), flat[ob:ob + e].reshape((m, m, n)),
             flat[oZ:oZ + ngroups * e].reshape((ngroups, m, m, n)), flat[oV:oV + e].reshape((m, m, n)),
-            flat[oc:oc + n], flat[olive:olive + n], flat[ook:ook + n])
+            flat[oN:oN + e].reshape((m, m, n)), flat[oc:oc + n], flat[olive:olive + n], flat[ook:ook + n])
 
 
 @intrinsic
@@ -86,8 +89,8 @@ class _Layout:
 
     def __init__(self, m, n):
         self.m, self.n = m, n
-        oL, ob, oZ, oV, oc, olive, ook, self.size = offsets.py_func(m, n, 1)
-        self.at = {"L": oL, "b": ob, "Z": oZ, "V": oV, "c": oc, "live": olive, "ok": ook}
+        oL, ob, oZ, oV, oN, oc, olive, ook, self.size = offsets.py_func(m, n, 1)
+        self.at = {"L": oL, "b": ob, "Z": oZ, "V": oV, "N": oN, "c": oc, "live": olive, "ok": ook}
 
     def __call__(self, a, i=0, j=0):
         return f"ws[{self.at[a] + (i * self.m + j) * self.n} + p]"
@@ -136,6 +139,23 @@ def _em_lines(ws):
     return lines
 
 
+def _general_psd_lines(ws):
+    """V' of :func:`.lanes.psd_step` as X{i}_{j} (j ≥ i): W = L⁻¹N, D = dtb b + sq ½(N + Nᵀ) − q WᵀW (upper
+    triangle), U = L⁻¹D, H = L + ½Uᵀ (L's upper triangle read as 0.0), V' = H Hᵀ."""
+    m = ws.m
+    d = lambda i, j: f"D{min(i, j)}_{max(i, j)}"  # noqa: E731
+    lines = [f"v{i} = 1.0 / L{i}_{i}" for i in range(m)]
+    lines += [f"W{i}_{c} = " + _sum(ws("N", i, c), [f"L{i}_{k} * W{k}_{c}" for k in range(i)], "-") + f" * v{i}"
+              for i in range(m) for c in range(m)]
+    lines += [f"D{i}_{j} = dtb * {ws('b', i, j)} + sq * 0.5 * ({ws('N', i, j)} + {ws('N', j, i)}) - q * "
+              + _sum("0.0", [f"W{k}_{i} * W{k}_{j}" for k in range(m)]) for i in range(m) for j in range(i, m)]
+    lines += [f"U{i}_{c} = " + _sum(d(i, c), [f"L{i}_{k} * U{k}_{c}" for k in range(i)], "-") + f" * v{i}"
+              for i in range(m) for c in range(m)]
+    lines += [f"H{i}_{j} = {f'L{i}_{j}' if j <= i else '0.0'} + 0.5 * U{j}_{i}" for i in range(m) for j in range(m)]
+    return lines + [f"X{i}_{j} = " + _sum("0.0", [f"H{i}_{k} * H{j}_{k}" for k in range(m)])
+                    for i in range(m) for j in range(i, m)]
+
+
 def _accept_lines(ws):
     """The acceptance flag of V' (``ok``, written for every lane) and whether V' replaces V (``w``: the
     lane is running and V' accepted)."""
@@ -153,35 +173,36 @@ def _write_lines(ws):
             for j in range(m)]
 
 
-def source(scheme, m, n):
-    """The text of the module holding ``step(ws, dtb, sq, threshold)`` — the ``scheme`` ("em" or "psd")
-    Wishart step for m×m states, n lanes, on the workspace at the pointer ``ws`` (layout :func:`offsets`,
-    one noise group; c, live read from their sections, ok written as 1.0 / 0.0)."""
+def source(kind, m, n):
+    """The text of the module holding ``step(ws, dtb, sq, q, threshold)`` — the ``kind`` step (see KINDS)
+    for m×m states, n lanes, on the workspace at the pointer ``ws`` (layout :func:`offsets` with one noise
+    group; c, live read from their sections, ok written as 1.0 / 0.0; q = ¼ dt s_Σ² is read by the general
+    PSD step only)."""
     ws = _Layout(m, n)
-    body = _head(ws) + (_psd_lines(ws) if scheme == "psd" else _em_lines(ws)) + _accept_lines(ws)
-    body += _write_lines(ws)
+    lines = {"em": _em_lines, "psd": _psd_lines, "general-psd": _general_psd_lines}[kind](ws)
+    body = _head(ws) + lines + _accept_lines(ws) + _write_lines(ws)
     return "\n".join([
-        f"# covsde straight-line Wishart {scheme} step, m = {m}, {n} lanes (generated by covsde.numerics.straight)",
+        f"# covsde straight-line {kind} step, m = {m}, {n} lanes (generated by covsde.numerics.straight)",
         "import math", "", "from numba import cfunc", "", "from covsde.numerics.straight import SIG", "", "",
         '@cfunc(SIG, cache=True, error_model="numpy")',
-        f"def step(ws, dtb, sq, threshold):  # ws: a float64 pointer to {ws.size} numbers",
+        f"def step(ws, dtb, sq, q, threshold):  # ws: a float64 pointer to {ws.size} numbers",
         "    r2 = math.sqrt(2.0)",
         f"    for p in range({n}):", *["        " + line for line in body], ""])
 
 
 @functools.lru_cache(maxsize=None)
-def wishart_step(scheme, m, n):
-    """The compiled step for (scheme, m, n lanes), generated and compiled on first use (then from the
+def step(kind, m, n):
+    """The compiled step for (kind, m, n lanes), generated and compiled on first use (then from the
     caches)."""
-    if scheme not in SCHEMES or not (1 <= m <= MAX_M and n >= 1):
-        raise ValueError(f"a straight-line step needs a scheme in {SCHEMES}, 1 ≤ m ≤ {MAX_M} and n ≥ 1 lanes, "
-                         f"got {scheme!r}, m = {m}, n = {n}")
-    return modfile.import_generated(module_name(scheme, m, n), lambda: source(scheme, m, n)).step
+    if kind not in KINDS or not (1 <= m <= MAX_M and n >= 1):
+        raise ValueError(f"a straight-line step needs a kind in {KINDS}, 1 ≤ m ≤ {MAX_M} and n ≥ 1 lanes, "
+                         f"got {kind!r}, m = {m}, n = {n}")
+    return modfile.import_generated(module_name(kind, m, n), lambda: source(kind, m, n)).step
 
 
-def module_name(scheme, m, n):
-    """The module's content address: the sources of numerics/ (this generator among them), scheme, m, n."""
-    key = repr((source_hash("numerics"), scheme, m, n))
+def module_name(kind, m, n):
+    """The module's content address: the sources of numerics/ (this generator among them), kind, m, n."""
+    key = repr((source_hash("numerics"), kind, m, n))
     return "covsde_straight_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
@@ -189,6 +210,6 @@ def module_name(scheme, m, n):
 def none():
     """A step of type SIG that does nothing (the lane kernel's argument when no straight step is used)."""
     @cfunc(SIG, cache=False)
-    def nothing(ws, dtb, sq, threshold):
+    def nothing(ws, dtb, sq, q, threshold):
         pass
     return nothing
