@@ -15,8 +15,9 @@ without storing N (:func:`.lanes.em_wishart`, :func:`.lanes.psd_wishart`: the sa
 chunk of exactly ``straight_lanes`` lanes, as the straight-line ``straight_step`` of :mod:`.straight` (a
 ``cfunc`` called through its pointer, built by the caller for the scheme; the same numbers to the last bit),
 which writes V' over V itself (no buffer swap or copy), on operands that live in one flat workspace
-(``flat``: L, b, Z, V, N, c, live, ok, see :func:`.straight.views`).  Any other noise takes the PSD step
-straight-line too (``straight.step("general-psd", …)``, from the generated N).
+(``flat``: L, b, Z, V, N, c, live, ok, see :func:`.straight.views`).  With any other noise, such a chunk takes
+the PSD scheme's step straight-line too (``straight.step("general-psd", …)``, from the generated N; EM keeps
+its one-pass loop).
 A stopped lane keeps its last valid V (its buffers go on being computed and are discarded: lanes are not compacted), is saved at the
 remaining save times with that V, and the chunk ends early once every lane has stopped.
 
