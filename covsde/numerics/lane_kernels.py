@@ -100,8 +100,9 @@ def _straight_step(straight_step, flat, cf, status, c, live, okf, dtb, sq, q, th
     coefficient from c and √2·sq, see _step; the general PSD step reads N and q): V' over V on the running
     lanes where it is accepted; the acceptance flags in ok."""
     for p in range(c.shape[0]):
-        c[p] = cf[WISHART, p] if WISHART >= 0 else 0.0
         live[p] = 1.0 if status[p] == 0 else 0.0
+    if WISHART >= 0:
+        c[:] = cf[WISHART]
     a = math.sqrt(2.0) * sq if WISHART >= 0 else sq
     straight_step(straight_mod.data_ptr(flat), dtb, a, q, threshold)
     for p in range(c.shape[0]):
@@ -141,7 +142,7 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
         for j in range(m):
             for p in range(n):
                 V[i, j, p] = V0[i, j]
-    sq = math.sqrt(dt) * nscale
+    sq, dtb, q = math.sqrt(dt) * nscale, dt * bscale, 0.25 * dt * nscale * nscale
     k = 0
     for step in range(nsteps + 1):
         while k < save_steps.shape[0] and save_steps[k] == step:
@@ -157,11 +158,10 @@ def _run_lanes(V0, P, dt, nsteps, save_steps, scheme, threshold, rng, Vout, stat
             if WISHART < 0:
                 noise_lanes(V, L, Z, mats, cf, t1, t2, zh, N)
         if straight:
-            _straight_step(straight_step, flat, cf, status, c, live, okf, dt * bscale, sq, 0.25 * dt * nscale * nscale,
-                           threshold, ok)
+            _straight_step(straight_step, flat, cf, status, c, live, okf, dtb, sq, q, threshold, ok)
             alive -= _stop(ok, status, tdeath, 1, step * dt)
             continue
-        _step(V, L, b, Z, N, cf, scheme, dt, dt * bscale, sq, nscale, threshold, D, W, H, t1, t2, Vn, ok)
+        _step(V, L, b, Z, N, cf, scheme, dt, dtb, sq, nscale, threshold, D, W, H, t1, t2, Vn, ok)
         alive -= _stop(ok, status, tdeath, 1, step * dt)
         for p in range(n):
             keep[p] = 1.0 if status[p] == 0 else 0.0

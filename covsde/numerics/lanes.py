@@ -117,6 +117,17 @@ def transpose(A, out):
                 out[i, j, p] = A[j, i, p]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def row_dot(A, B, i, j, kmax, out):
+    """out[i, j] = Σ_{k < kmax} A[i, k] B[j, k] on every lane, summed from 0 in the order of k (row i of A
+    against row j of B: the entries of A Bᵀ, of L S Lᵀ's second product, of a Gram)."""
+    for p in range(out.shape[2]):
+        out[i, j, p] = 0.0
+    for k in range(kmax):
+        for p in range(out.shape[2]):
+            out[i, j, p] += A[i, k, p] * B[j, k, p]
+
+
 @njit(cache=True, error_model="numpy")
 def lzl(L, Z, t, out):
     """out = L Z Lᵀ (L lower triangular)."""
@@ -130,11 +141,7 @@ def lzl(L, Z, t, out):
                     t[i, j, p] += L[i, k, p] * Z[k, j, p]
     for i in range(m):
         for j in range(m):
-            for p in range(n):
-                out[i, j, p] = 0.0
-            for k in range(j + 1):
-                for p in range(n):
-                    out[i, j, p] += t[i, k, p] * L[j, k, p]
+            row_dot(t, L, i, j, j + 1, out)
 
 
 @njit(cache=True, error_model="numpy")
@@ -195,11 +202,7 @@ def em_wishart(V, L, b, Z, c, dtb, sq, threshold, t, Vn, ok):
     ok[:] = True
     for i in range(m):
         for j in range(i, m):
-            for p in range(n):
-                Vn[i, j, p] = 0.0
-            for k in range(j + 1):
-                for p in range(n):
-                    Vn[i, j, p] += t[i, k, p] * L[j, k, p]
+            row_dot(t, L, i, j, j + 1, Vn)
             for p in range(n):
                 a = V[i, j, p] + dtb * b[i, j, p] + sq * at(c, p) * Vn[i, j, p]
                 Vn[i, j, p] = a
@@ -426,11 +429,7 @@ def gram_accept(H, threshold, Vn, ok):
     ok[:] = True
     for i in range(m):
         for j in range(i, m):
-            for p in range(n):
-                Vn[i, j, p] = 0.0
-            for k in range(H.shape[1]):
-                for p in range(n):
-                    Vn[i, j, p] += H[i, k, p] * H[j, k, p]
+            row_dot(H, H, i, j, H.shape[1], Vn)
             for p in range(n):
                 a = Vn[i, j, p]
                 Vn[j, i, p] = a
@@ -471,11 +470,7 @@ def psd_wishart(L, b, Z, c, dtb, sq, threshold, S, G, W, H, Vn, ok):
                 S[j, i, p] = Z[i, j, p]
     for i in range(m):  # G = I + ½ a (S − ¼ a S²), S² = S Sᵀ accumulated in G (upper triangle, mirrored)
         for j in range(i, m):
-            for p in range(n):
-                G[i, j, p] = 0.0
-            for k in range(m):
-                for p in range(n):
-                    G[i, j, p] += S[i, k, p] * S[j, k, p]
+            row_dot(S, S, i, j, m, G)
             for p in range(n):
                 a = sq * at(c, p)
                 g = 0.5 * a * (S[i, j, p] - 0.25 * a * G[i, j, p]) + (1.0 if i == j else 0.0)

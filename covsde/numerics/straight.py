@@ -97,18 +97,19 @@ class _Layout:
 
 
 def _head(ws):
-    """a = sq·c and L's lower triangle as L{i}_{k}."""
+    """L's lower triangle as L{i}_{k}."""
     m = ws.m
-    return [f"a = sq * {ws('c')}"] + [f"L{i}_{k} = {ws('L', i, k)}" for i in range(m) for k in range(i + 1)]
+    return [f"L{i}_{k} = {ws('L', i, k)}" for i in range(m) for k in range(i + 1)]
 
 
 def _psd_lines(ws):
-    """V' of :func:`.lanes.psd_wishart` as X{i}_{j} (j ≥ i): S (√2 on the diagonal), G = I + ½a(S − ¼aS²),
-    W = L⁻¹b (forward substitution by 1/L_ii), H = L G + ½dtb Wᵀ, V' = H Hᵀ."""
+    """V' of :func:`.lanes.psd_wishart` as X{i}_{j} (j ≥ i): a = sq·c, S (√2 on the diagonal),
+    G = I + ½a(S − ¼aS²), W = L⁻¹b (forward substitution by 1/L_ii), H = L G + ½dtb Wᵀ, V' = H Hᵀ."""
     m = ws.m
     s = lambda i, j: f"S{min(i, j)}_{max(i, j)}"  # noqa: E731
-    lines = [f"S{i}_{j} = " + (f"r2 * {ws('Z', i, i)}" if i == j else ws("Z", i, j)) for i in range(m)
-             for j in range(i, m)]
+    lines = [f"a = sq * {ws('c')}"]
+    lines += [f"S{i}_{j} = " + (f"r2 * {ws('Z', i, i)}" if i == j else ws("Z", i, j)) for i in range(m)
+              for j in range(i, m)]
     for i in range(m):
         for j in range(i, m):
             s2 = _sum("0.0", [f"{s(i, k)} * {s(j, k)}" for k in range(m)])
@@ -123,15 +124,16 @@ def _psd_lines(ws):
 
 
 def _em_lines(ws):
-    """V' of :func:`.lanes.em_wishart` as X{i}_{j} (j ≥ i): T = L S (:func:`.lanes.ls`, S from Z's upper
-    triangle, √2 on its diagonal), V' = V + dtb b + a T Lᵀ."""
+    """V' of :func:`.lanes.em_wishart` as X{i}_{j} (j ≥ i): a = sq·c, T = L S (:func:`.lanes.ls`, S from Z's
+    upper triangle, √2 on its diagonal), V' = V + dtb b + a T Lᵀ."""
     m = ws.m
 
     def ls_term(i, j, k):
         return f"L{i}_{k} * " + (ws("Z", k, j) if k < j else ws("Z", j, k) if k > j else f"r2 * {ws('Z', k, k)}")
 
-    lines = [f"T{i}_{j} = " + _sum("0.0", [ls_term(i, j, k) for k in range(i + 1)]) for i in range(m)
-             for j in range(m)]
+    lines = [f"a = sq * {ws('c')}"]
+    lines += [f"T{i}_{j} = " + _sum("0.0", [ls_term(i, j, k) for k in range(i + 1)]) for i in range(m)
+              for j in range(m)]
     for i in range(m):
         for j in range(i, m):
             lsl = _sum("0.0", [f"T{i}_{k} * L{j}_{k}" for k in range(j + 1)])
