@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covsde-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-other-isa bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=12 tests
+
+# The tests that compare with results stored in tests/ (marker `golden`), again with every numeric library
+# on AVX2 kernels (Numba for Haswell, without the AVX-512 features it would otherwise take from this CPU;
+# OpenBLAS Haswell kernels; torch's AVX2 dispatch; MKL, where present, AVX2), each cache folder its own:
+# the stored results hold on a CPU with another SIMD width, not only on the one that wrote them.
+HASWELL := NUMBA_CPU_NAME=haswell \
+  NUMBA_CPU_FEATURES=+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fsgsbase,+lzcnt,+mmx,+movbe,+pclmul,+popcnt,+rdrnd,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave,+xsaveopt \
+  OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+  NUMBA_CACHE_DIR=$(CURDIR)/.ci-cache/numba-haswell COVSDE_CACHE_DIR=$(CURDIR)/.ci-cache/covsde-haswell
+
+test-other-isa: $(STAMP)
+	$(HASWELL) $(BIN)/python -m pytest -q -n 2 -m golden -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"

@@ -124,6 +124,19 @@ class _Fold:
         return mu, self.sums[1] / self.N - np.outer(mu, mu)
 
 
+ROUNDING = 4096 * np.finfo(float).eps  # relative size of the rounding noise of a variance from running sums
+
+
+def _rounding_zero(var, second_moment):
+    """A residual variance, with the values at rounding-noise level (at most ROUNDING × the raw second moment
+    E[Y²] its sums were formed from, ≈ 1e-12 relative) set to exactly 0.  An entry that the control variates
+    explain exactly (a drift entry that is zero by the block's structure) then has standard error 0 on every
+    CPU, not the square root of one machine's rounding (≈ 1e-8, of either sign before the clamp); a real
+    residual variance is many orders above it (≈ 1e-8 relative for the smallest seen, the MLP's off-diagonal
+    drift after its control variates)."""
+    return np.where(var <= ROUNDING * second_moment, 0.0, var)
+
+
 def _cv_mean(folds, q):
     """Cross-fitted control-variate estimate of the mean of Y and its standard error."""
     N = folds[0].N + folds[1].N
@@ -138,7 +151,7 @@ def _cv_mean(folds, q):
         ests.append(mu_f[:q] - mu_f[q:] @ beta)
         var = (np.diag(S_f)[:q] - 2 * np.einsum("pq,pq->q", S_f[q:, :q], beta)
                + np.einsum("pq,pr,rq->q", beta, S_f[q:, q:], beta))
-        vars_.append(np.maximum(var, 0) / folds[f].N)
+        vars_.append(_rounding_zero(var, np.diag(S_f)[:q] + mu_f[:q] ** 2) / folds[f].N)
     w = np.array([folds[0].N, folds[1].N], float) / N
     return w[0] * ests[0] + w[1] * ests[1], np.sqrt(w[0] ** 2 * vars_[0] + w[1] ** 2 * vars_[1])
 

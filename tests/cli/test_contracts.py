@@ -35,6 +35,7 @@ CASES = {
     "validate_attention_small.json": ["validate", "attention", *G8, "--V0", V0, "--T", "0.25", "--widths", "16,32",
                                       "--samples", "200", "--no-power", "--quiet", "--format", "json"],
 }
+@pytest.mark.golden
 @pytest.mark.parametrize("golden", sorted(CASES))
 def test_readme_examples_keep_their_output(golden, capsys):
     assert main(CASES[golden]) == 0
