@@ -90,14 +90,16 @@ def _scaled_diffusion(d, factor):
 
 
 def test_validation_passes_and_fails_with_wrong_diffusion():
-    """mlp, widths 64 and 128, 1500 networks, T = 0.5, one-step 20 000 layers."""
+    """mlp, widths 32 and 64, 600 networks, T = 0.5, one-step 10 000 layers at n = 512 (seed 3): the derived
+    SDE passes; the same SDE with Σ × 1.2 fails — its one-step diffusion test rejects it by ~16 standard
+    errors (Σ^{11,11}: estimate 1.97 ± 0.03 against 2.4), far from the edge."""
     blk, _ = build("mlp", {})
     d = derive(blk, 2)
-    kw = dict(samples=1500, seed=3, power=False, onestep_samples=20000)
-    good, _ = validate(blk, d, V0, 0.5, [64, 128], **kw)
-    bad, _ = validate(blk, _scaled_diffusion(d, 1.2), V0, 0.5, [64, 128], **kw)
+    kw = dict(samples=600, seed=3, power=False, onestep_samples=10000)
+    good, _ = validate(blk, d, V0, 0.5, [32, 64], **kw)
+    bad, _ = validate(blk, _scaled_diffusion(d, 1.2), V0, 0.5, [32, 64], **kw)
     assert good["verdict"] == "pass", good["onestep"]["worst"]
-    assert bad["verdict"] == "fail"
+    assert bad["verdict"] == "fail" and not bad["onestep"]["diffusion_ok"]
 
 
 @settings(max_examples=6, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.reuse, Phase.generate],
