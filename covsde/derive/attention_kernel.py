@@ -91,6 +91,11 @@ class AttentionKernelValue:
     nodes: int
     converged: bool
 
+    def __post_init__(self):
+        object.__setattr__(self, "err", float(self.err))
+        object.__setattr__(self, "nodes", int(self.nodes))
+        object.__setattr__(self, "converged", bool(self.converged))
+
     def __iter__(self):
         yield self.K
         yield self.err
@@ -182,19 +187,9 @@ def k_identity(V, tau0) -> np.ndarray:
     return V * float(np.sum(V * V)) / tau0**2
 
 
-def small_logit_terms(V, mask=None):
-    """(K0, M) with K_att(V) = K0 + τ0⁻²·M(V) + O(τ0⁻⁴) as τ0 → ∞.
-
-    The softmax of row a near its uniform u_a (over the allowed tokens) is
-    p = u + J s + ½ H[s, s] + O(s³) with J = dg(u) − u uᵀ and the Hessian H of the softmax at u; the odd
-    orders have mean zero, so K0 = U V Uᵀ (= J V J, J = 11ᵀ/m, without a mask) and
-
-        M = E[δp₁ V δp₁ᵀ]·τ0² + (E[δp₂] V Uᵀ + U V E[δp₂]ᵀ)·τ0²,
-        E[δp₁ V δp₁ᵀ]_ab = V_ab·tr(J_a V J_b V)/τ0²,
-        E[δp₂]_a = V_aa/(2τ0²)·u_a ∘ (diag V − 2 V u_a + (2 u_aᵀ V u_a − u_aᵀ diag V) 1).
-
-    Without a mask (Ṽ = PVP, ṽ = diag Ṽ, d = diag V): M = tr(Ṽ²)·V/m² + (d wᵀ + w dᵀ)/(2m), w = J V P ṽ —
-    the shaped attention's drift with V P ṽ in the place of J V P ṽ (its A = I + softmax − J)."""
+def small_logit_parts(V, mask=None):
+    """(U, E1, E2): the pieces of the small-logit expansion (see :func:`small_logit_terms`), τ0² times
+    E[δp₁ V δp₁ᵀ] (E1) and τ0² times E[δp₂] (E2, row a the mean second-order change of row a)."""
     V = check_v(V)
     m = V.shape[0]
     U = uniform_rows(m, check_mask(mask, m))
@@ -205,9 +200,27 @@ def small_logit_terms(V, mask=None):
         u = U[a]
         W[a] = (np.diag(u) - np.outer(u, u)) @ V
         E2[a] = 0.5 * V[a, a] * u * (d - 2 * V @ u + (2 * u @ V @ u - u @ d))
-    E1 = V * np.einsum("aij,bji->ab", W, W)
-    K0 = U @ V @ U.T
-    return K0, E1 + E2 @ V @ U.T + U @ V @ E2.T
+    return U, V * np.einsum("aij,bji->ab", W, W), E2
+
+
+def small_logit_terms(V, mask=None):
+    """(K0, M) with K_att(V) = K0 + τ0⁻²·M(V) + O(τ0⁻⁴) as τ0 → ∞.
+
+    The softmax of row a near its uniform u_a (over the allowed tokens) is
+    p = u + δp₁ + δp₂ + O(s³), δp₁ = J s with J = dg(u) − u uᵀ, δp₂ = ½ H[s, s] (H the softmax's Hessian at
+    u); the odd orders have mean zero, so K0 = U V Uᵀ (= J V J, J = 11ᵀ/m, without a mask) and
+
+        M = τ0²·(E[δp₁ V δp₁ᵀ] + E[δp₂] V Uᵀ + U V E[δp₂]ᵀ),
+        E[δp₁ V δp₁ᵀ]_ab = V_ab·tr(J_a V J_b V)/τ0²,
+        E[δp₂]_a = V_aa/(2τ0²)·u_a ∘ (diag V − 2 V u_a + (2 u_aᵀ V u_a − u_aᵀ diag V) 1).
+
+    Without a mask (Ṽ = PVP, ṽ = diag Ṽ, d = diag V): M = tr(Ṽ²)·V/m² + (d wᵀ + w dᵀ)/(2m), w = J V P ṽ.
+    The shaped attention (A = I + softmax − J) has the same two pieces with V in the place of V Uᵀ: its
+    drift is γ²/τ0²·(E1 + E2 V + V E2ᵀ) (:func:`small_logit_parts`), which the tests check against the
+    symbolic derivation."""
+    U, E1, E2 = small_logit_parts(V, mask)
+    V = check_v(V)
+    return U @ V @ U.T, E1 + E2 @ V @ U.T + U @ V @ E2.T
 
 
 # ------------------------------------------------------------------------------------ the integrand
