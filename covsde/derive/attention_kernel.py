@@ -338,23 +338,32 @@ def _normal_bank(sampler, n: int) -> np.ndarray:
     return ndtri(np.clip(u, 2.0**-60, 1 - 2.0**-60))
 
 
-def _rqmc_pairs(law: _Law, tol: float, n0: int = 2**12, n_max: int = 2**16):
+def _rqmc_pairs(law: _Law, tol: float, n0: int = 2**12, n_max: int = 2**17):
     """2 ≤ r, small m: each entry's r- (diagonal) or 2r-dimensional integral by randomised QMC (no
-    antithetic images: reflecting a scrambled net spoils it, measured 2× worse); the replicate means give
-    the standard error; doubling until 3·se ≤ tol or n_max points per replicate."""
+    antithetic images: reflecting a scrambled net spoils it, measured 2× worse), the off-diagonal with
+    the coupled control variate of :func:`_entry_sums`; the replicate means give the standard error;
+    doubling until 3·se ≤ tol or n_max points per replicate."""
     m, r = law.V.shape[0], law.B.shape[1]
     samplers = {d: [qmc.Sobol(d, scramble=True, rng=np.random.default_rng([SEED, d, k]))
                     for k in range(REPLICATES)] for d in (r, 2 * r)}
-    sums = np.zeros((REPLICATES, m, m))
+    sums = [None] * REPLICATES
     total, n = 0, n0
+    a, b = np.triu_indices(m, 1)
     while True:
         for k in range(REPLICATES):
             Yd = law.B @ _normal_bank(samplers[r][k], n).T
             g = _normal_bank(samplers[2 * r][k], n).T  # interleaved: (g₁, g₂) of each column in turn
-            Y1, Y2 = law.B @ g[0::2], law.B @ g[1::2]
-            sums[k] += _entry_sums(law, Yd, Y1, Y2)
+            new = _entry_sums(law, Yd, law.B @ g[0::2], law.B @ g[1::2])
+            sums[k] = new if sums[k] is None else [x + y for x, y in zip(sums[k], new)]
         total += n
-        est = sums / total
+        sf, sg, sfg, sgg = (sum(x[i] for x in sums) / (total * REPLICATES) for i in range(3, 7))
+        var = sgg - sg * sg
+        beta = np.where(var > 0, (sfg - sf * sg) / np.where(var > 0, var, 1), 0.0)
+        est = np.zeros((REPLICATES, m, m))
+        for k, (diag, ps, qs, f, gk, _, _) in enumerate(sums):
+            est[k][np.diag_indices(m)] = diag / total
+            mean_g = np.einsum("pi,pi->p", qs[a], ps[b]) / total**2
+            est[k][a, b] = est[k][b, a] = f / total - beta * (gk / total - mean_g)
         err = 3 * float(est.std(axis=0, ddof=1).max()) / math.sqrt(REPLICATES)
         if err <= tol or 2 * total > n_max:
             break
@@ -362,20 +371,25 @@ def _rqmc_pairs(law: _Law, tol: float, n0: int = 2**12, n_max: int = 2**16):
     return est.mean(axis=0), err, REPLICATES * total * m * (m + 1) // 2, err <= tol
 
 
-def _entry_sums(law: _Law, Yd, Y1, Y2) -> np.ndarray:
-    """Σ over the nodes of every entry's integrand: the diagonal at Yd = B g (m×n), the pairs (a < b,
-    all at once) at (Y1, Y2)."""
+def _entry_sums(law: _Law, Yd, Y1, Y2):
+    """Sums over the nodes: the diagonal f_aa = p_aᵀVp_a and the row sums Σp_a, Σq_a (q = V p) at
+    Yd = B g (m×n); for the pairs a < b (all at once) at (Y1, Y2), f = q_aᵀ p_b (row b coupled to row a)
+    and g = q_aᵀ p_b^⊥, p_b^⊥ row b's weights at √C_bb·Y2 alone: independent of row a, so
+    E[g] = E[q_a]·E[p_b] (from the diagonal's r-dimensional bank), and close to f when the rows are weakly
+    correlated — f − β(g − E[g]) has a variance ∝ ρ_ab² there (β = cov(f, g)/var(g)).  Returns
+    (Σf_aa, Σp, Σq, Σf, Σg, Σfg, Σg²)."""
     m = law.V.shape[0]
-    out = np.zeros((m, m))
     R = np.array([law.factor(a, a)[0] for a in range(m)])
     pd = law.rows(R[:, None, None] * Yd, np.arange(m))
-    out[np.diag_indices(m)] = np.einsum("ain,ain->a", law.V @ pd, pd)
+    qd = law.V @ pd
+    diag = np.einsum("ain,ain->a", qd, pd)
     a, b = np.triu_indices(m, 1)
-    F = np.array([law.factor(i, j) for i, j in zip(a, b)])
-    pa = law.rows(F[:, 0, None, None] * Y1, a)
-    pb = law.rows(F[:, 1, None, None] * Y1 + F[:, 2, None, None] * Y2, b)
-    out[a, b] = out[b, a] = np.einsum("pin,pin->p", law.V @ pa, pb)
-    return out
+    F = np.array([law.factor(i, j) for i, j in zip(a, b)]).reshape(-1, 3)
+    qa = law.V @ law.rows(F[:, 0, None, None] * Y1, a)
+    f = np.einsum("pin,pin->pn", qa, law.rows(F[:, 1, None, None] * Y1 + F[:, 2, None, None] * Y2, b))
+    g = np.einsum("pin,pin->pn", qa, law.rows(R[b, None, None] * Y2, b))
+    return (diag, pd.sum(axis=2), qd.sum(axis=2), f.sum(axis=1), g.sum(axis=1),
+            (f * g).sum(axis=1), (g * g).sum(axis=1))
 
 
 def _softmax_last(T: np.ndarray, allowed) -> np.ndarray:
