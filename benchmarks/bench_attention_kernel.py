@@ -10,7 +10,11 @@ reduction; for m = 4 tensor Gauss–Hermite on the diagonal and randomised QMC (
 for m = 16, 64 Monte Carlo on whole matrices (its standard error is printed: a difference below about
 3 of them is all such a reference can resolve).
 
-Run:  .venv/bin/python benchmarks/bench_attention_kernel.py [--quick]
+wall is the elapsed time of one evaluation, CPU the process time it used (all threads): on a shared
+machine the wall time includes waiting for the cores; with OPENBLAS_NUM_THREADS=1 the CPU time is the
+time one idle core would take.
+
+Run:  OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_attention_kernel.py [--quick] [--only M]
 """
 import argparse
 import sys
@@ -74,20 +78,21 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller reference banks (a quarter)")
     ap.add_argument("--only", type=int, default=None, help="only this m")
     a = ap.parse_args()
-    print("| m | V | τ0 | setting | rule | evaluations | time (s) | err (reported) | max abs diff vs ref | ref se |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| m | V | τ0 | setting | rule | evaluations | wall (s) | CPU (s) | err (reported) | max abs diff vs ref "
+          "| ref se |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for m, name, V, tau0, settings in CASES:
         if a.only is not None and m != a.only:
             continue
         K_ref, se, t_ref = reference(m, V, tau0, a.quick)
         for kw in settings:
             k_att(V, tau0, **kw)  # warm (imports, the Sobol' tables)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             r = k_att(V, tau0, **kw)
-            dt = time.perf_counter() - t
+            dt, dc = time.perf_counter() - t, time.process_time() - c
             diff = float(np.abs(r.K - K_ref).max())
             setting = ", ".join(f"{k}={v:g}" for k, v in kw.items()) or "default"
-            print(f"| {m} | {name} | {tau0:g} | {setting} | {r.method} | {r.nodes:.3g} | {dt:.3f} | {r.err:.2e}"
+            print(f"| {m} | {name} | {tau0:g} | {setting} | {r.method} | {r.nodes:.3g} | {dt:.3f} | {dc:.3f} | {r.err:.2e}"
                   f"{'' if r.converged else ' (not met)'} | {diff:.2e} | {se:.1e} |", flush=True)
         print(f"<!-- reference for m = {m} ({name}, τ0 = {tau0:g}): {t_ref:.1f} s -->", flush=True)
 

@@ -16,38 +16,59 @@ V such as v·11ᵀ is fine).  Writing R for the 2×2 factor of C (R Rᵀ = C),
 
     P s_a = R_00·B g₁,   P s_b = (R_10 g₁ + R_11 g₂)·B,   g₁, g₂ ~ N(0, I_r),
 
-a diagonal entry is an r-dimensional integral and an off-diagonal one 2r-dimensional.  The integrand
-is f = p_aᵀ V p_b minus a control variate with a known mean: the first-order softmax
-p ≈ u + J s (u the uniform row over the allowed tokens, J = dg(u) − u uᵀ), whose expectation is
-u_aᵀ V u_b + C_01·tr(J_a V J_b V).  For m = 2 this is the classical reduction (𝟙 = (1, 1), e = (1, −1),
+a diagonal entry is an r-dimensional integral and an off-diagonal one 2r-dimensional, of
+f = p_aᵀ V p_b (|f| ≤ max|V|).  For m = 2 this is the classical reduction (𝟙 = (1, 1), e = (1, −1),
 t = sigmoid − ½): K_ab = 𝟙ᵀV𝟙/4 + eᵀVe·E[t(δ_a) t(δ_b)], (δ_a, δ_b) ~ N(0, eᵀVe·V/τ0²).
 
-Rules (``method`` of the result), chosen from r and m:
+Rules (``method`` of the result), chosen from r and m; the measured errors are max-abs differences
+from the independent test reference (tests/derive/reference_kernels.py), the times one evaluation's
+CPU time on one core (benchmarks/bench_attention_kernel.py, which prints the table):
 
 * ``"exact"`` — r = 0 (e.g. V = v·11ᵀ, or m = 1): every row is its uniform u, K = U V Uᵀ, error 0;
-* ``"trapezoid"`` — r = 1 (every m = 2): a tensor trapezoid rule in (g₁, g₂) on |g| ≤ G (G from the
-  tolerance, 8.5 at 1e-11), step h = min(0.75, 2π²/(σ·ln(1/tol))) where σ is the rate at which the logit
-  differences change per unit g (the softmax's poles sit at distance π/σ from the real axis, and the
-  trapezoid error for such analytic integrands is ~exp(−2π²/(σh))); evaluated at h and h/2 (the
-  nodes of h are among those of h/2), the result is the h/2 sum and the error estimate is their
-  difference plus the truncated tail.  m = 2, τ0 ∈ {0.5, 1, 2}: 50 to 150 nodes per dimension,
-  measured error ≤ 1e-12 (against a rule of half the step), estimate ≤ 1e-9;
-* ``"rqmc-pairs"`` — 2 ≤ r, m ≤ PAIR_MAX_M (= 8): each entry's r- or 2r-dimensional integral by
-  randomised quasi-Monte Carlo: ``REPLICATES`` (= 8) scrambled Sobol' sequences with fixed seeds, each
-  used with its antithetic image (g and −g), 2^12 points per replicate, doubled until three standard
-  errors (over the replicates) are under the tolerance or 2^16 points per replicate are used (the
-  reported error is the largest three-standard-error bound over the entries);  m = 3, 4, τ0 ∈ {0.5, 1, 2}:
-  about 2^12 to 2^14 points per replicate, error ≤ 1e-5 (estimate 2e-6 to 1e-5, measured error against
-  an independent Gauss–Hermite reference within it);
-* ``"mc-rows"`` — m > PAIR_MAX_M: the diagonal by a fixed, seeded bank of g₁ shared by every row
-  (rows with the same V_aa and mask row share the work), the off-diagonal by whole matrices
-  T = L Z Bᵀ/τ0 (L Lᵀ = V) from a fixed, seeded bank, in ``REPLICATES`` independent groups (each seeded,
-  so deterministic), grown by doubling to the tolerance or ``MAX_BANK`` matrices; float32 arithmetic
-  for the matrices (its rounding, ~1e-7, is far below the sampling error). m = 16 and 64, τ0 = 1,
-  V = A Aᵀ/m + I/2: see benchmarks/bench_attention_kernel.py for the measured errors and times.
+* ``"trapezoid"`` — r = 1, m ≤ PAIR_MAX_M (every m = 2): the tensor trapezoid rule in (g₁, g₂) on
+  |g| ≤ G = √2·erfc⁻¹(10⁻³·tol) (within [4, 9]).  An integrand analytic in the strip |Im g| < d has a
+  step-h error of about e^(d²/2 − 2πd/h); the softmax's singularities lie at d = π/σ, σ the rate of the
+  logit differences per unit g, so h is the largest step with d²/2 − 2πd/h ≤ −L, L = ln(1/tol) + 7
+  (d ≤ √(2L)).  4⌈G/h⌉ + 1 nodes per dimension; the result is the step-h/2 sum, the estimate
+  |Q_h − Q_h/2| + 2·erfc(G/√2)·(1 + max|V|) (conservative: the step-h/2 error is about its square).
+  m = 2, 18 random V, τ0 ∈ {0.5, 1, 2}, tol 1e-9: 1.7e3 to 1.3e5 nodes per matrix, estimate ≤ 2e-10,
+  error ≤ 3e-12 (against a rule of tol 1e-15 and against the reference), under 0.01 s;
+* ``"rqmc-pairs"`` — r ≥ 2, m ≤ PAIR_MAX_M (= 8): every entry by randomised quasi-Monte Carlo in its
+  reduced coordinates: ``REPLICATES`` (= 8) scrambled Sobol' sequences with fixed seeds (coordinates
+  (g₁, g₂) interleaved column by column, columns by decreasing eigenvalue of Ṽ), 2^12 points per
+  replicate, doubled until three standard errors over the replicates are ≤ tol or at 2^17; no
+  antithetic images (reflecting a scrambled net spoils it: measured 2× worse).  Off the diagonal
+  a control variate: g = q_aᵀ p_b^⊥ (q = V p, p_b^⊥ row b's weights at √C_bb·B g₂ alone, independent
+  of row a), whose mean E[q_a]·E[p_b] comes from the diagonal's r-dimensional bank; f − β(g − E g),
+  β = cov(f, g)/var(g), has a variance ∝ ρ_ab² for weakly correlated rows.  Measured, tol 1e-5: m = 3,
+  V = A Aᵀ/3 + 0.4 I, τ0 ∈ {0.5, 1, 2}: estimate 6e-6 to 9e-6, error ≤ 5e-6, 0.05 to 1.8 s; m = 4
+  correlation matrix, τ0 = 1: estimate 8.6e-6, error 3e-7, 0.2 s; m = 4, V = A Aᵀ/4 + 0.4 I (V_aa up
+  to 2.3): τ0 = 1: estimate 1.4e-5 (tol not met at 2^17), error 6e-6, 2 s; τ0 = 0.5: estimate 7e-5,
+  error 7e-5 (logit standard deviations near 4: a nearly discontinuous, peaked softmax);
+* ``"mc-rows"`` — m > PAIR_MAX_M: row draws, in blocks of n = min(4096, max(256, 2^17/m)) draws
+  Y = B g (g from a fixed, seeded generator, float32), ``REPLICATES`` seeded banks.  Diagonal:
+  K_aa = E[q·p] at p = softmax(c_a Y), c_a = √V_aa/τ0; rows with one mask row share the draws, their
+  quantities being analytic in the scale c, evaluated at the distinct scales or at ``CHEB_NODES`` (9)
+  Chebyshev–Lobatto nodes and interpolated (the 5-node interpolant, whose nodes are among them,
+  estimates the interpolation error); a Stein control variate (:func:`_node_sums`) divides the
+  standard deviation by 2–3 where the softmax is peaked.  Off the diagonal: row a's draws are Y
+  rolled by a·⌊n/m⌋ (two rows' draws at one index are independent), K_ab = E[q_a·(p_b^c − p_b)] +
+  E[q_a]·E[p_b] with p_b^c = softmax_b(c_b(ρ_ab Y_a + √(1 − ρ_ab²) Y_b)) (row b's law and the pair's
+  correlation) on the first n/min(16, m/4) indices; the blocks double from one while three standard
+  errors plus the interpolation estimate exceed tol, up to a work of ``MC_WORK``·budget.  Measured at
+  τ0 = 1, tol 1e-3, budget 1 (CPU time on one core): correlation matrices (unit diagonal, ρ ≈ 0.4) meet
+  1e-3 — m = 16: estimate 3.7e-4, error 2.9e-4, 0.23 s; m = 64: estimate 3.2e-4, error 1.4e-4, 0.84 s;
+  V = A Aᵀ/m + I/2 (unequal diagonal, weak correlations, a peaked softmax) does not — m = 16: estimate
+  1.5e-3, error 1.3e-3 (the reference's own standard error 6e-4), 1.2 s; m = 64: estimate 2.5e-3,
+  error 1.7e-3 (7e-4), 1.0 s; budget = 4: 8e-4 at m = 16 (4.9 s), 1.4e-3 at m = 64 (1.8 s).
+
+Checks: :func:`k_identity` is the closed form E[S V Sᵀ] = V·Σ_ij V_ij²/τ0² of the identity mechanism
+(``k_att(..., mechanism="identity")`` runs the same rules on it), and :func:`small_logit_terms` the
+expansion K_att = U V Uᵀ + τ0⁻²·M(V) + O(τ0⁻⁴).
 
 The error is a max-abs error estimate over the entries (``err``), measured by the rule itself (two
-steps, or replicate scatter); ``converged`` says whether it met the tolerance asked for.
+steps, or replicate scatter); ``converged`` says whether it met the tolerance asked for.  The same V,
+tau0 and mask give the same bits in every run with the same NumPy, SciPy and BLAS.
 
 Example::
 
