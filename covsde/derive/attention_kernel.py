@@ -95,7 +95,7 @@ MAX_M = 256  # the largest m k_att accepts (its whole-matrix bank costs O(m³) p
 PAIR_MAX_M = 8  # per-entry reduced integrals up to here, whole matrices beyond
 REPLICATES = 8
 SEED = 20240524  # the seed of every bank (fixed: the evaluation is a deterministic function of V)
-MC_WORK = 2.0e9  # mc-rows: the work (rough floating-point operations) of the default bank at most
+MC_WORK = 3.5e9  # mc-rows: the largest work (rough floating-point operations, see _mc_work) at budget 1: ~1 s
 MAX_BYTES = 256 * 2**20  # the largest work array of one chunk
 TRAP_SLACK = 7.0  # e^7 ≈ 1e3: the prefactor of the trapezoid error (measured: estimates ≤ 2e-10 at tol 1e-9)
 DEFAULT_ACCURACY = {2: 1e-9, 4: 1e-5}  # m ≤ key → tolerance; larger m: 1e-3
@@ -599,6 +599,8 @@ def _mc_rows(law: _Law, tol: float, budget: float = 1.0):
     block = int(min(4096, max(256, 2**17 // m)))
     n_p = max(16, block // max(1, min(16, m // 4)))
     groups = _scale_groups(law)
+    while block > 256 and _mc_work(groups, m, block, n_p) > budget * MC_WORK:  # e.g. a causal mask: no
+        block, n_p = block // 2, max(16, n_p // 2)                              # two rows share draws
     n_max = max(1, int(budget * MC_WORK / _mc_work(groups, m, block, n_p)))
     rngs = [np.random.default_rng([SEED, 3, k]) for k in range(REPLICATES)]
     acc = [None] * REPLICATES
