@@ -47,20 +47,26 @@ CPU time on one core (benchmarks/bench_attention_kernel.py, which prints the tab
   error 7e-5 (logit standard deviations near 4: a nearly discontinuous, peaked softmax);
 * ``"mc-rows"`` — m > PAIR_MAX_M: row draws, in blocks of n = min(4096, max(256, 2^17/m)) draws
   Y = B g (g from a fixed, seeded generator, float32), ``REPLICATES`` seeded banks.  Diagonal:
-  K_aa = E[q·p] at p = softmax(c_a Y), c_a = √V_aa/τ0; rows with one mask row share the draws, their
-  quantities being analytic in the scale c, evaluated at the distinct scales or at ``CHEB_NODES`` (9)
-  Chebyshev–Lobatto nodes and interpolated (the 5-node interpolant, whose nodes are among them,
-  estimates the interpolation error); a Stein control variate (:func:`_node_sums`) divides the
-  standard deviation by 2–3 where the softmax is peaked.  Off the diagonal: row a's draws are Y
-  rolled by a·⌊n/m⌋ (two rows' draws at one index are independent), K_ab = E[q_a·(p_b^c − p_b)] +
-  E[q_a]·E[p_b] with p_b^c = softmax_b(c_b(ρ_ab Y_a + √(1 − ρ_ab²) Y_b)) (row b's law and the pair's
-  correlation) on the first n/min(16, m/4) indices; the blocks double from one while three standard
-  errors plus the interpolation estimate exceed tol, up to a work of ``MC_WORK``·budget.  Measured at
-  τ0 = 1, tol 1e-3, budget 1 (CPU time on one core): correlation matrices (unit diagonal, ρ ≈ 0.4) meet
-  1e-3 — m = 16: estimate 3.7e-4, error 2.9e-4, 0.23 s; m = 64: estimate 3.2e-4, error 1.4e-4, 0.84 s;
-  V = A Aᵀ/m + I/2 (unequal diagonal, weak correlations, a peaked softmax) does not — m = 16: estimate
-  1.5e-3, error 1.3e-3 (the reference's own standard error 6e-4), 1.2 s; m = 64: estimate 2.5e-3,
-  error 1.7e-3 (7e-4), 1.0 s; budget = 4: 8e-4 at m = 16 (4.9 s), 1.4e-3 at m = 64 (1.8 s).
+  K_aa = E[q·p] at p = softmax(c_a Y), q = V p, c_a = √V_aa/τ0; rows with one mask row share the draws,
+  their quantities being analytic in the scale c, evaluated at the distinct scales or at
+  ``CHEB_NODES`` (9) Chebyshev–Lobatto nodes and interpolated (the 5-node interpolant, whose nodes are
+  among them, estimates the interpolation error); a Stein control variate (:func:`_node_sums`) divides
+  the standard deviation by 2–3 where the softmax is peaked; the row means E[p] from g and −g.  Off
+  the diagonal: row a's draws are Y rolled by a·⌊n/m⌋ (two rows' draws at one index are independent),
+  K_ab = E[q_a·(p_b^c − p_b) − T1] + E[q_a]·E[p_b] + E[T1], p_b^c = softmax_b(c_b(ρ_ab Y_a +
+  √(1 − ρ_ab²) Y_b)) (row b's law and the pair's correlation), T1 its first-order term in ρ_ab
+  (:func:`_pair_sums`; the residual's variance is O(ρ⁴)), on the first n/min(16, m/4) indices.  The
+  blocks double from one while three standard errors plus the interpolation estimate exceed tol, up
+  to a work of ``MC_WORK``·budget (halved blocks when one block is more: a causal mask, whose rows
+  share no draws).  Measured at τ0 = 1, tol 1e-3, budget 1 (CPU time of one core, single-threaded
+  BLAS, on a shared, loaded machine: 0.9 to 1.7 s at m = 64 between runs): correlation matrices (unit
+  diagonal, ρ ≈ 0.4) — m = 16: estimate 1.8e-4, error 2.3e-4 (the reference's standard error 5e-5),
+  0.2–0.3 s; m = 64: estimate 1.3e-4, error 1.0e-4 (3e-5), 0.9–1.2 s; V = A Aᵀ/m + I/2 (unequal
+  diagonal, weak correlations, a peaked softmax) — m = 16: estimate 8e-4, error 9.5e-4 (6.4e-4),
+  1.3–1.6 s; m = 64: estimate 9.5e-4, error 1.2e-3 against 160 000 reference samples (4.2e-4),
+  1.0–1.7 s (accuracy=4e-4, budget=4: estimate 6.3e-4, error 8e-4, 4× the time).  A causal mask is
+  harder (the rows with few tokens): m = 16: estimate 3e-3 (1.3e-3 with budget = 4); m = 64,
+  correlation matrix: 2.9e-3 at 1 s, 1.6e-3 with budget = 4 (errors 1.1e-3 and 8e-4, 5.5e-4).
 
 Checks: :func:`k_identity` is the closed form E[S V Sᵀ] = V·Σ_ij V_ij²/τ0² of the identity mechanism
 (``k_att(..., mechanism="identity")`` runs the same rules on it), and :func:`small_logit_terms` the
