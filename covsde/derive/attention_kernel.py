@@ -29,7 +29,8 @@ CPU time on one core (benchmarks/bench_attention_kernel.py, which prints the tab
   |g| ≤ G = √2·erfc⁻¹(10⁻³·tol) (within [4, 9]).  An integrand analytic in the strip |Im g| < d has a
   step-h error of about e^(d²/2 − 2πd/h); the softmax's singularities lie at d = π/σ, σ the rate of the
   logit differences per unit g, so h is the largest step with d²/2 − 2πd/h ≤ −L, L = ln(1/tol) + 7
-  (d ≤ √(2L)).  4⌈G/h⌉ + 1 nodes per dimension; the result is the step-h/2 sum, the estimate
+  (d ≤ √(2L)).  4⌈G/h⌉ + 1 nodes per dimension, at most ``TRAP_MAX_NODES`` (= 2049: logit scales
+  beyond ~50, e.g. V ~ 100 at τ0 = 1, then report an estimate above tol, ~1e-5, in about a second); the result is the step-h/2 sum, the estimate
   |Q_h − Q_h/2| + 2·erfc(G/√2)·(1 + max|V|) (conservative: the step-h/2 error is about its square).
   m = 2, 18 random V, τ0 ∈ {0.5, 1, 2}, tol 1e-9: 1.7e3 to 1.3e5 nodes per matrix, estimate ≤ 2e-10,
   error ≤ 3e-12 (against a rule of tol 1e-15 and against the reference), under 0.01 s;
@@ -101,8 +102,9 @@ MAX_M = 256  # the largest m k_att accepts (its whole-matrix bank costs O(m³) p
 PAIR_MAX_M = 8  # per-entry reduced integrals up to here, whole matrices beyond
 REPLICATES = 8
 SEED = 20240524  # the seed of every bank (fixed: the evaluation is a deterministic function of V)
-MC_WORK = 3.5e9  # mc-rows: the largest work (rough floating-point operations, see _mc_work) at budget 1: ~1 s
+MC_WORK = 5.1e9  # mc-rows: the largest work (rough operations, see _mc_work) at budget 1: about 1 s of one core
 MAX_BYTES = 256 * 2**20  # the largest work array of one chunk
+TRAP_MAX_NODES = 2049  # per dimension at most (logit scales σ beyond ~50: the estimate then exceeds tol)
 TRAP_SLACK = 7.0  # e^7 ≈ 1e3: the prefactor of the trapezoid error (measured: estimates ≤ 2e-10 at tol 1e-9)
 DEFAULT_ACCURACY = {2: 1e-9, 4: 1e-5}  # m ≤ key → tolerance; larger m: 1e-3
 
@@ -322,7 +324,7 @@ def _trapezoid_axis(sigma: float, tol: float):
     G = min(9.0, max(4.0, math.sqrt(2) * float(erfcinv(tol * 1e-3))))
     L = math.log(1 / tol) + TRAP_SLACK
     d = min(math.pi / sigma, math.sqrt(2 * L))  # the strip used: error ~ exp(d²/2 − 2πd/h) ≤ e^(−L)
-    h = 2 * math.pi * d / (L + d * d / 2)
+    h = max(2 * math.pi * d / (L + d * d / 2), 4 * G / TRAP_MAX_NODES)  # bounded cost: the estimate says
     n = int(math.ceil(G / h))
     k = np.arange(-2 * n, 2 * n + 1)
     g = k * (h / 2)
@@ -592,7 +594,9 @@ def _cv_beta(acc, n: int):
 def _mc_work(groups, m: int, block: int, n_p: int) -> float:
     """Rough floating-point work of one block for every replicate (for the budget)."""
     nodes = sum(len(g[2]) for g in groups)
-    return REPLICATES * (nodes * block * m * (12 + 2 * m) + n_p * m * m * (m - 1) / 2 * 12 + 2 * n_p * m**3)
+    calls = 15 * m + 20 * nodes  # NumPy calls, each worth about 50 µs of work on a loaded core
+    return REPLICATES * (nodes * block * m * (12 + 2 * m) + n_p * m * m * (m - 1) / 2 * 12 + 2 * n_p * m**3
+                         + 1.75e5 * calls)
 
 
 def _mc_rows(law: _Law, tol: float, budget: float = 1.0):
