@@ -7,8 +7,8 @@ k_att runs at its default and at tighter settings; printed: the rule, its integr
 time of one evaluation, the error it reports (``err``), and its actual max-abs difference from an
 independent estimate by the test reference (tests/derive/reference_kernels.py): the exact m = 2
 reduction; for m = 4 tensor Gauss–Hermite on the diagonal and randomised QMC (2^17 points × 8) off it;
-for m = 16, 64 Monte Carlo on whole matrices (200 000 and 30 000 samples, 30 000 with a mask) (its standard error is printed: a difference below about
-3 of them is all such a reference can resolve).
+for m = 16, 64 Monte Carlo on whole matrices (200 000 and 30 000 samples, 30 000 with a mask; its
+standard error is printed: a difference below about 3 of them is all such a reference can resolve).
 
 wall is the elapsed time of one evaluation, CPU the process time it used (all threads): on a shared
 machine the wall time includes waiting for the cores; with OPENBLAS_NUM_THREADS=1 the CPU time is the
@@ -98,7 +98,8 @@ def main():
             dt, dc = time.perf_counter() - t, time.process_time() - c
             diff = float(np.abs(r.K - K_ref).max())
             setting = ", ".join(f"{k}={v}" for k, v in kw.items()) or "default"
-            print(f"| {m} | {name} | {tau0:g} | {setting} | {r.method} | {r.nodes:.3g} | {dt:.3f} | {dc:.3f} | {r.err:.2e}"
+            print(f"| {m} | {name} | {tau0:g} | {setting} | {r.method} | {r.nodes:.3g} | {dt:.3f} | {dc:.3f} "
+                  f"| {r.err:.2e}"
                   f"{'' if r.converged else ' (not met)'} | {diff:.2e} | {se:.1e} |", flush=True)
         print(f"<!-- reference for m = {m} ({name}, τ0 = {tau0:g}): {t_ref:.1f} s -->", flush=True)
 

@@ -30,8 +30,9 @@ CPU time on one core (benchmarks/bench_attention_kernel.py, which prints the tab
   step-h error of about e^(d²/2 − 2πd/h); the softmax's singularities lie at d = π/σ, σ the rate of the
   logit differences per unit g, so h is the largest step with d²/2 − 2πd/h ≤ −L, L = ln(1/tol) + 7
   (d ≤ √(2L)).  4⌈G/h⌉ + 1 nodes per dimension, at most ``TRAP_MAX_NODES`` (= 2049: logit scales
-  beyond ~50, e.g. V ~ 100 at τ0 = 1, then report an estimate above tol, ~1e-5, in about a second); the result is the step-h/2 sum, the estimate
-  |Q_h − Q_h/2| + 2·erfc(G/√2)·(1 + max|V|) (conservative: the step-h/2 error is about its square).
+  beyond ~50, e.g. V ~ 100 at τ0 = 1, then report an estimate above tol, ~1e-5, in about a second);
+  the result is the step-h/2 sum, the estimate |Q_h − Q_h/2| + 2·erfc(G/√2)·(1 + max|V|)
+  (conservative: the step-h/2 error is about its square).
   m = 2, 18 random V, τ0 ∈ {0.5, 1, 2}, tol 1e-9: 1.7e3 to 1.3e5 nodes per matrix, estimate ≤ 2e-10,
   error ≤ 3e-12 (against a rule of tol 1e-15 and against the reference), under 0.01 s;
 * ``"rqmc-pairs"`` — r ≥ 2, m ≤ PAIR_MAX_M (= 8): every entry by randomised quasi-Monte Carlo in its
@@ -648,7 +649,8 @@ def k_att(V, tau0, mask=None, *, accuracy=None, budget: float = 1.0, mechanism: 
     matrix (every row allowing a token); accuracy: the max-abs error asked for (default 1e-9 for m = 2,
     1e-5 for m ≤ 4, 1e-3 beyond; the rules stop at their largest bank, ``converged`` says whether it was
     met); budget: a multiplier of the largest bank of the m > PAIR_MAX_M rule (default 1: about one second
-    at m = 64 on two cores); mechanism="identity" replaces the softmax by A = S (a check: :func:`k_identity` is exact).
+    at m = 64 on one core); mechanism="identity" replaces the softmax by A = S (a check: :func:`k_identity`
+    is exact).
     Deterministic: fixed rules and fixed, seeded banks."""
     V = check_v(V)
     tau0 = check_tau0(tau0)
