@@ -7,8 +7,11 @@ a ```py or ```bash block is shown only."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -91,10 +94,10 @@ def test_the_reference_grep_catches_each_kind():
 
 
 def python_blocks(markdown: str) -> list[tuple[int, str]]:
-    """(line, code) of each ```python block."""
+    """(line, code) of each ```python block (indented ones too, as in a docstring's Example section)."""
     out = []
-    for mt in re.finditer(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M):
-        out.append((markdown[:mt.start()].count("\n") + 2, mt.group(1)))
+    for mt in re.finditer(r"^([ \t]*)```python\n(.*?)^\1```", markdown, flags=re.S | re.M):
+        out.append((markdown[:mt.start()].count("\n") + 2, textwrap.dedent(mt.group(2))))
     return out
 
 
@@ -122,6 +125,37 @@ def test_pages_have_examples():
 def test_the_examples_on_a_page_run(page, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # whatever an example writes lands here
     assert run_blocks((DOCS / page).read_text(encoding="utf-8"), page) >= 1
+
+
+PUBLIC = ("covsde.derive", "covsde.numerics", "covsde.validate", "covsde.export")
+
+
+def public_examples():
+    """{qualified name: docstring} of the public names that carry a runnable example."""
+    out = {}
+    for module in PUBLIC:
+        mod = importlib.import_module(module)
+        for name in mod.__all__:
+            doc = inspect.getdoc(getattr(mod, name)) or ""
+            if python_blocks(doc):
+                out[f"{module}.{name}"] = doc
+    return out
+
+
+def test_public_docstrings_have_one_format():
+    """The public functions with an example use the sections Arguments / Returns / Example."""
+    examples = public_examples()
+    assert {"covsde.derive.derive", "covsde.numerics.simulate", "covsde.numerics.solve_ode",
+            "covsde.numerics.extrapolate", "covsde.validate.validate", "covsde.validate.load_suite",
+            "covsde.export.to_numpy", "covsde.export.to_torch"} <= set(examples)
+    for name, doc in examples.items():
+        assert "\nArguments:\n" in doc and "\nReturns:\n" in doc and "\nExample:\n" in doc, name
+
+
+@pytest.mark.parametrize("name", sorted(public_examples()))
+def test_the_docstring_examples_run(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_blocks(public_examples()[name], name) == 1
 
 
 def test_a_broken_example_fails():
