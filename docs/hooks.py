@@ -7,7 +7,8 @@ A page holds a marker comment that is replaced at build time:
 * ``<!-- covsde:parameters -->``: the variants and the ``--set`` parameters each takes, from
   :mod:`covsde.derive.variants`.
 
-The functions are plain (no MkDocs import), so the tests call them too.
+and the docstrings' Sphinx-style roles are shown as plain code.  The functions are plain (no MkDocs
+import), so the tests call them too.
 """
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ def _options(parser) -> list[str]:
         if action.option_strings:
             name = ", ".join(action.option_strings)
             if action.nargs != 0:
-                name += f" {action.metavar or action.dest.upper()}"
+                shown = "{" + ",".join(map(str, action.choices)) + "}" if action.choices else None
+                name += f" {action.metavar or shown or action.dest.upper()}"
         else:
             name = action.metavar or action.dest
-        choices = f" One of: {', '.join(map(str, action.choices))}." if action.choices else ""
         required = " Required." if getattr(action, "required", False) and action.option_strings else ""
-        rows.append(f"| `{_cell(name)}` | {_cell(action.help or '')}{choices}{required} |")
+        rows.append(f"| `{_cell(name)}` | {_cell(action.help or '')}{required} |")
     return rows
 
 
@@ -121,5 +122,17 @@ def render(markdown: str) -> str:
     return MARKER.sub(one, markdown)
 
 
+ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|exc|obj):<code>(~?)([^<]*)</code>")
+
+
+def plain_roles(html: str) -> str:
+    """The docstrings' cross-reference roles (``:func:`~a.b``` and the like) shown as code: ``b``."""
+    return ROLE.sub(lambda mt: f"<code>{mt.group(2).rsplit('.', 1)[-1] if mt.group(1) else mt.group(2)}</code>", html)
+
+
 def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 - the MkDocs hook signature
     return render(markdown)
+
+
+def on_page_content(html, page, config, files):  # noqa: ARG001 - the MkDocs hook signature
+    return plain_roles(html)
