@@ -46,6 +46,8 @@ def test_readme_fits_one_screen_and_its_links_resolve():
     assert broken_links(text, ROOT) == []
     for needed in ("make demo", "make test", "```python", "dV = b(V) dt"):
         assert needed in text
+    bench = ROOT / "benchmarks" / "README.md"
+    assert broken_links(bench.read_text(encoding="utf-8"), bench.parent) == []
 
 
 def test_the_link_checker_catches_a_broken_link(tmp_path):
