@@ -200,3 +200,28 @@ def test_generated_pages_cover_the_code():
     for page in DOCS.glob("**/*.md"):  # every marker on a page is one the hook knows
         for marker in re.findall(r"<!-- covsde:[^>]*-->", page.read_text(encoding="utf-8")):
             assert h.MARKER.fullmatch(marker), (page.name, marker)
+
+
+# ------------------------------------------------------------------------------------ the pictures
+
+
+def made_by_make(makefile: str) -> set[str]:
+    """The PNG names that `make docs-figures` writes (its FIGURES and the phase diagram)."""
+    figures = re.search(r"^FIGURES := (.*)$", makefile, flags=re.M).group(1).split()
+    recipe = makefile.split("docs-figures:", 2)[-1]
+    return set(figures) | ({"phase"} if "covsde phase" in recipe and "--out docs/figures" in recipe else set())
+
+
+def unmade_pictures(pages: dict[str, str], made: set[str]) -> list[str]:
+    """Pictures a page shows that no documented command writes."""
+    return [f"{page}: {png}" for page, text in pages.items()
+            for png in re.findall(r"\]\(figures/([^)]+)\.png\)", text) if png not in made]
+
+
+def test_every_picture_on_a_page_is_written_by_make_docs_figures():
+    made = made_by_make((ROOT / "Makefile").read_text(encoding="utf-8"))
+    pages = {p.name: p.read_text(encoding="utf-8") for p in DOCS.glob("**/*.md")}
+    assert unmade_pictures(pages, made) == []
+    shown = {png for text in pages.values() for png in re.findall(r"\]\(figures/([^)]+)\.png\)", text)}
+    assert shown == made and all((DOCS / "figures" / f"{png}.png").is_file() for png in shown)
+    assert unmade_pictures({"x.md": "![a](figures/drawn-by-hand.png)"}, made) == ["x.md: drawn-by-hand"]
