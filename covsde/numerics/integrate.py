@@ -87,6 +87,19 @@ def check_simulation_size(paths, nsaved, m, nsteps, max_memory=None):
 
 @dataclass
 class SimResult:
+    """Paths of the SDE, as :func:`simulate` returns them.
+
+    Attributes:
+        t: the saved times.
+        V: V at the saved times, shape (len(t), paths, m, m).
+        status: per path 0 alive, 1 exploded (max|V| above the threshold or not finite), 2 left the PSD cone.
+        t_death: per path the time it stopped (inf for a path alive at T).
+        T: the terminal time; ``dt`` the step, ``seed``, ``scheme`` as given, ``seconds`` the run time.
+
+    ``alive`` (a boolean mask), ``counts`` ({"survived", "exploded", "left_psd"}) and ``summary(k)``
+    (quantiles of ρ^{αβ} and log V^{αα} and the mean over the surviving paths at saved time k) read it.
+    """
+
     t: np.ndarray  # saved times
     V: np.ndarray  # (len(t), paths, m, m)
     status: np.ndarray  # 0 alive, 1 exploded, 2 left_psd
@@ -331,6 +344,16 @@ def _use_lanes(kernel, mod, derivation):
 
 @dataclass
 class OdeResult:
+    """The drift-only ODE's solution, as :func:`solve_ode` returns it.
+
+    Attributes:
+        t: the times reported.
+        V: V at each, shape (len(t), m, m).
+        blowup_time: the time max|V| passed the threshold (None if it did not).
+        success: whether the solver reached T or the blow-up.
+        message: the solver's message.
+    """
+
     t: np.ndarray
     V: np.ndarray  # (len(t), m, m)
     blowup_time: float | None

@@ -28,6 +28,22 @@ from .integrate import simulate
 
 @dataclass
 class Extrapolation:
+    """The result of :func:`extrapolate`: per statistic the means at dt and dt/2 and their extrapolation.
+
+    Attributes:
+        names: the statistics (``rho_a_b``, ``logV_a_a``, ``V_a_b``, or the callable's indices).
+        coarse: E_dt[f], one value per statistic.
+        fine: E_{dt/2}[f].
+        extrapolated: 2·E_{dt/2}[f] − E_dt[f].
+        se: the standard errors of the extrapolated means (over the paths alive at both levels).
+        dt: the coarse step.
+        paths: the paths alive at both levels; ``failed`` those stopped at either.
+        runs: the two SimResults (coarse, fine).
+
+    ``to_dict()`` gives {name: {"extrapolated", "se", "dt", "dt/2"}}, the JSON of ``covsde simulate
+    --weak-order 2``.
+    """
+
     names: list
     coarse: np.ndarray  # E_dt[f] (k,)
     fine: np.ndarray  # E_{dt/2}[f]
