@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covsde-installed
 
-.PHONY: demo test test-other-isa bench install clean
+.PHONY: demo test test-other-isa bench install clean docs docs-figures
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,5 +47,20 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_integrator.py
 	$(BIN)/python benchmarks/bench_validate.py
 
+# the docs site: installs the docs extra, builds into site/ with warnings as errors
+DOCS_STAMP := $(VENV)/.covsde-docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e ".[docs]"
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# the pictures on the docs pages (committed; the --quick sizes, a few minutes on 2 cores)
+FIGURES := rank-collapse mlp-density transformer-density explosion tau-sweep gamma-sweep
+docs-figures: $(STAMP)
+	for f in $(FIGURES); do $(BIN)/covsde reproduce $$f --quick --out docs/figures --force || exit 1; done
+	$(BIN)/covsde phase resnet --x q=0:1 --y p=0:1 --steps 9 --out docs/figures --force
+
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out .pytest_cache site

@@ -1,7 +1,7 @@
 """Derivation time of the shaped Transformer SDE: cold (fresh cache) and cached, for the matrix-level
 engine (m = 2 … 128; its per-entry Σ on request, m ≤ 8) and the per-entry reference engine (m ≤ 16).
 
-Targets (issue 2): m = 8 under 10 s cold, under 0.2 s from cache; (issue 11) derivation cost
+Targets: m = 8 under 10 s cold, under 0.2 s from cache; a derivation cost
 independent of m.  Prints a table; asserts nothing.
 Run:  .venv/bin/python benchmarks/bench_derive.py
 """

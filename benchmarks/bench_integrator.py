@@ -1,6 +1,6 @@
 """Integrator speed on one problem (B1), all contenders timed in this run (ratios, no asserts).
 
-Problem (issues 3 and 14): m = 8, 4096 paths, 1000 steps, T = 0.1, the `mlp` SDE with c₊ = 1, c₋ = −1,
+Problem: m = 8, 4096 paths, 1000 steps, T = 0.1, the `mlp` SDE with c₊ = 1, c₋ = −1,
 V0^{αβ} = 0.7^{|α−β|}.  Contenders:
   * covsde generated kernels, EM and the default PSD scheme, compile time excluded (warm-up run): the
     path-vectorised lane kernel (the default, ``kernel="lanes"``; here every chunk is full, so it takes the
@@ -12,7 +12,7 @@ V0^{αβ} = 0.7^{|α−β|}.  Contenders:
     diffrax through covsde's export (Euler, the matrix-free lineax noise operator, vmapped over paths and
     jitted, compilation excluded), torchsde with the dense g a user writes for a general-noise SDE.
 Also: the cost per step of the `transformer` SDE at m = 8 relative to `mlp` (target ≤ 2×).
-Targets (issue 14): covsde EM ≤ 0.5× the hand-tuned scalar loop, ≥ 10× faster than diffrax and NumPy;
+Targets: covsde EM ≤ 0.5× the hand-tuned scalar loop, ≥ 10× faster than diffrax and NumPy;
 PSD ≤ 1.3× EM.  The contenders all take EM steps; the same ratios for covsde's default PSD scheme are
 printed too.
 

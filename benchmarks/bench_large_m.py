@@ -1,4 +1,4 @@
-"""Sequence lengths in the hundreds (issue 11): the Transformer SDE at m = 32, 64, 128, all timings in one run.
+"""Sequence lengths in the hundreds: the Transformer SDE at m = 32, 64, 128, all timings in one run.
 
 1. derive + code generation for m = 128, cold (a fresh cache folder): the matrix-level derivation, and
    the module source generated from it (one module for every m); the module's Numba compilation is

@@ -3,7 +3,7 @@ validation time.  Prints figures; asserts nothing.
 
 * `shaped Transformer block` at n = 256, m = 8: real-weight torch modules vs the exact-in-law
   sampler, on CPU (float64) and, when CUDA is available, on GPU (float64 and float32);
-* the paper-size validation of issue 4 (n = 200, d = 150, 2000 networks, m = 2, power search) with
+* the paper-size validation (n = 200, d = 150, 2000 networks, m = 2, power search) with
   the exact backend — target under 60 s per variant on a 2-core CPU.
 
 Run:  .venv/bin/python benchmarks/bench_validate.py [--skip-paper]

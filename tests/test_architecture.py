@@ -1,6 +1,6 @@
 """The layering of ARCHITECTURE.md, checked on the source: imports go downward only (face → validate →
 numerics → derive → common), nothing below the face imports argparse or the CLI, no import cycle,
-no private name imported from another module, no function over 70 lines."""
+no private name imported from another module, no function over 70 lines (its docstring not counted)."""
 import ast
 from pathlib import Path
 
@@ -106,6 +106,9 @@ def test_functions_are_short():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
+                doc = node.body[0] if node.body else None
+                if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+                    n -= doc.end_lineno - doc.lineno + 1  # the docstring is documentation, not code
                 if n > MAX_LINES:
                     bad.append(f"{mod}.{node.name}: {n} lines")
     assert not bad, bad

@@ -35,10 +35,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    p = _Parser(prog="covsde", description="The neural covariance SDE: derive, simulate, validate.")
-    sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
+    p = _Parser(prog="covsde", description="The neural covariance SDE: derive, simulate, validate.",
+                epilog="covsde COMMAND --help describes a command's options.  Exit codes: 0 done, 1 a failed suite "
+                       "entry or an internal error, 2 bad input or a refused request, 130 interrupted.")
+    sub = p.add_subparsers(dest="cmd", parser_class=_Parser, metavar="COMMAND")
     for name, module in COMMANDS.items():
-        module.add_arguments(sub.add_parser(name, help=module.HELP))
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP[0].upper() + module.HELP[1:]
+                                            + ".", epilog="examples:\n" + "".join(module.EXAMPLES),
+                                            formatter_class=argparse.RawDescriptionHelpFormatter))
     return p
 
 

@@ -16,17 +16,44 @@ class UsageError(CovsdeInputError):
     """Malformed command-line usage (exit code 2)."""
 
 
+# The names as covsde.derive.variants knows them, written out here so that `covsde --help` does not import SymPy
+# (tests/cli/test_help.py checks that they agree).
+VARIANTS = ("mlp", "resnet", "attention", "standard-attention", "transformer")
+NAMES = ("c_plus", "c_minus", "p", "activation", "a", "gamma", "lam", "gamma1", "lam1", "gamma2", "lam2",
+         "tau0", "e", "heads", "centre", "identity", "skip", "q", "kappa", "mask", "layout", "mlp", "norm")
+VARIANT_HELP = ("the block: " + ", ".join(VARIANTS) + " (the model zoo in the docs lists each with its switches)")
+M_HELP = "number of tokens m (a positive integer; default: {default})"
+SET_HELP = ("a parameter of the variant as NAME=VALUE, repeatable, e.g. --set gamma=0.35 --set p=1/2; values are "
+            "numbers, fractions or expressions in the other names; names: " + ", ".join(NAMES))
+PRESET_HELP = ("a named parameterisation (bordelon: width-first limits, with --set alphaA=1 --set alphaL=1/2 "
+               "--set beta0=1 --set kappa=1/2 as its defaults; default: none)")
+
+
 def add_variant_arguments(p, initial=False):
     """VARIANT [--m M] [--set NAME=VALUE ...], and with ``initial`` --V0 JSON --T T (simulate, validate)."""
-    p.add_argument("variant")
-    p.add_argument("--m", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--preset", default=None, metavar="NAME",
-                   help="a named parameterisation (bordelon: --set alphaA=1 --set alphaL=1/2 --set beta0=1, "
-                        "width-first, see covsde.derive.presets)")
+    p.add_argument("variant", help=VARIANT_HELP)
+    p.add_argument("--m", default=None, help=M_HELP.format(default="the size of V0" if initial else "2"))
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help=SET_HELP)
+    p.add_argument("--preset", default=None, metavar="NAME", help=PRESET_HELP)
     if initial:
-        p.add_argument("--V0", required=True)
-        p.add_argument("--T", required=True)
+        p.add_argument("--V0", required=True, metavar="MATRIX",
+                       help="the initial m×m Gram V0 (symmetric, positive definite): a JSON list of rows such as "
+                            "'[[1,0.2],[0.2,1]]', a number for m = 1, or @FILE.json / @FILE.npy (at most 64 MiB)")
+        p.add_argument("--T", required=True, help="terminal time t = ℓ/n^κ (a positive number; depth d = T·n^κ)")
+
+
+def add_output_arguments(p, what, formats=None):
+    """--out, --force, --format, --quiet with their help (``what``: what --out names)."""
+    p.add_argument("--out", default=None, metavar="PATH", help=what)
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs (default: refuse)")
+    if formats:
+        p.add_argument("--format", choices=formats, default=formats[0],
+                       help="what is printed on stdout: " + ", ".join(formats) + f" (default: {formats[0]})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+
+
+def seed_help(what="the run"):
+    return f"seed of {what} (an integer ≥ 0; default: 0); the same seed gives the same numbers"
 
 
 MAX_MEMORY_HELP = "memory limit, e.g. 16G (default: half the machine's memory, at most 8G; or COVSDE_MAX_MEMORY)"

@@ -6,12 +6,14 @@ from pathlib import Path
 from .common import out_folder
 
 HELP = "the end-to-end demo"
+EXAMPLES = ('  covsde demo --out demo-out\n')
 
 
 def add_arguments(p):
-    p.add_argument("--out", default="demo-out")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="demo-out", metavar="DIR",
+                   help="the folder for report.md, report.json and the plots (default: demo-out)")
+    p.add_argument("--force", action="store_true", help="write into a folder that is not empty (default: refuse)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test (default: off)")
 
 
 def run(a):

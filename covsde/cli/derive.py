@@ -7,16 +7,24 @@ import json
 from .common import add_variant_arguments, parse_m, variant_params
 
 HELP = "derive drift and diffusion"
+EXAMPLES = ('  covsde derive transformer --m 3 --format json\n'
+            '  covsde derive attention --set gamma=0.35 --set tau0=1\n'
+            '  covsde derive resnet --set p=0 --set q=1/2\n')
 
 
 def add_arguments(p):
     add_variant_arguments(p)
-    p.add_argument("--format", choices=["text", "latex", "json"], default="text")
+    p.add_argument("--format", choices=["text", "latex", "json"], default="text",
+                   help="text: b(V) and the noise N(V) as matrix formulas; latex: the same as LaTeX; json: the "
+                        "machine-readable result (the derive schema in the docs; default: text)")
     p.add_argument("--per-entry", action="store_true",
-                   help="text/latex: b and Σ entry by entry for this m instead of the matrix formula")
+                   help="text/latex: b and Σ entry by entry for this m instead of the matrix formula (m ≤ 16; "
+                        "default: off)")
     p.add_argument("--engine", choices=["matrix", "entries"], default="matrix",
                    help="matrix: m symbolic (default); entries: the per-entry reference engine (m ≤ 16)")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--no-cache", action="store_true",
+                   help="derive again instead of reading the on-disk cache (COVSDE_CACHE_DIR, default "
+                        "~/.cache/covsde; default: use it)")
 
 
 def run(a):

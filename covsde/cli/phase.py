@@ -5,23 +5,27 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .common import UsageError, out_folder, parse_m, variant_params
+from .common import M_HELP, VARIANT_HELP, UsageError, out_folder, parse_m, variant_params
 
 HELP = "the regime over a grid of two scaling exponents"
+EXAMPLES = ('  covsde phase resnet --x q=0:1 --y p=0:1 --steps 9 --out phase-resnet\n')
 COLORS = {"sde": "#1b9e77", "ode": "#7570b3", "identity": "#bdbdbd", "no-limit": "#d95f02", "unsupported": "#ffffff"}
 
 
 def add_arguments(p):
-    p.add_argument("variant")
-    p.add_argument("--x", required=True, metavar="NAME=LO:HI")
-    p.add_argument("--y", required=True, metavar="NAME=LO:HI")
-    p.add_argument("--steps", default="9")
-    p.add_argument("--m", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("variant", help=VARIANT_HELP)
+    p.add_argument("--x", required=True, metavar="NAME=LO:HI",
+                   help="the horizontal axis: an exponent (p, q, e, kappa; with --preset bordelon also alphaL, "
+                        "alphaA) from LO to HI, numbers or fractions, e.g. q=0:1")
+    p.add_argument("--y", required=True, metavar="NAME=LO:HI", help="the vertical axis, like --x, e.g. p=0:1")
+    p.add_argument("--steps", default="9", help="grid points per axis (an integer ≥ 2; default: 9)")
+    p.add_argument("--m", default=None, help=M_HELP.format(default="2"))
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a fixed parameter as NAME=VALUE, repeatable (the names of covsde derive)")
     p.add_argument("--preset", default=None, metavar="NAME",
-                   help="a named parameterisation (bordelon); its exponents (alphaL, alphaA) can be axes")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true")
+                   help="a named parameterisation (bordelon); its exponents (alphaL, alphaA) can be axes (default: none)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder for phase.json and phase.png")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs (default: refuse)")
 
 
 def parse_axis(flag, text):

@@ -4,13 +4,17 @@ from __future__ import annotations
 from .common import UsageError, out_folder
 
 HELP = "reproduce a published figure"
+EXAMPLES = ('  covsde reproduce rank-collapse --quick\n')
+# covsde.reproduce.FIGURES, written out so that `covsde --help` stays light (tests/cli/test_help.py compares)
+FIGURE_NAMES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
 
 
 def add_arguments(p):
-    p.add_argument("name")
-    p.add_argument("--out", default=None)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("name", metavar="NAME", help="the figure: " + ", ".join(FIGURE_NAMES))
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the folder for NAME.png and NAME.json (default: reproduce-out/NAME)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test (default: off)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs (default: refuse)")
 
 
 def run(a):

@@ -9,23 +9,28 @@ import os
 import numpy as np
 
 from ..common.errors import CovsdeInputError
-from .common import MAX_MEMORY_HELP, add_variant_arguments, integer, number, out_file, setup_variant
+from .common import (MAX_MEMORY_HELP, add_output_arguments, add_variant_arguments, integer, number, out_file, seed_help,
+                     setup_variant)
 
 HELP = "integrate the SDE for many paths"
+EXAMPLES = ("  covsde simulate mlp --V0 '[[1,0.2],[0.2,1]]' --T 1 --paths 4000 --format json\n"
+            '  covsde simulate transformer --set gamma=0.35 --set tau0=1 --V0 @V0.npy --T 0.75 --weak-order 2\n')
 
 
 def add_arguments(p):
     add_variant_arguments(p, initial=True)
-    p.add_argument("--dt", default="0.01")
-    p.add_argument("--paths", default="1000")
-    p.add_argument("--seed", default="0")
-    p.add_argument("--scheme", choices=["em", "psd"], default="psd")
-    p.add_argument("--ode", action="store_true")
-    p.add_argument("--out")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--threshold", default=None, help="stop a path when max |V| exceeds this (default 1e6)")
+    p.add_argument("--dt", default="0.01", help="time step in units of t (a positive number ≤ T; default: 0.01)")
+    p.add_argument("--paths", default="1000", help="number of independent paths (default: 1000)")
+    p.add_argument("--seed", default="0", help=seed_help("the Brownian paths"))
+    p.add_argument("--scheme", choices=["em", "psd"], default="psd",
+                   help="em: Euler–Maruyama; psd: the congruence step that keeps V positive semidefinite "
+                        "(default: psd)")
+    p.add_argument("--ode", action="store_true",
+                   help="solve the drift-only ODE dV = b(V) dt instead (one path; default: off)")
+    add_output_arguments(p, "write V_T of every path, the alive flags and the saved times to this .npz file "
+                            "(default: nothing written)", formats=["text", "json"])
+    p.add_argument("--threshold", default=None,
+                   help="stop a path when max |V| exceeds this (a positive number; default: 1e6)")
     p.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
     p.add_argument("--kernel", choices=["auto", "lanes", "paths"], default="auto",
                    help="lanes: a chunk's paths as SIMD lanes (matrix-form derivations); paths: one path after "
@@ -34,7 +39,7 @@ def add_arguments(p):
     p.add_argument("--weak-order", choices=["1", "2"], default="1",
                    help="2: also a run at dt/2 on the same Brownian path, and the Richardson-extrapolated means "
                         "2·E_{dt/2} − E_dt of ρ, log V^αα and V (JSON key 'extrapolated'); the paths reported are "
-                        "those at dt")
+                        "those at dt (default: 1)")
 
 
 def _solve(a, d, V0, T, dt, paths, seed, threshold):

@@ -5,18 +5,26 @@ from __future__ import annotations
 from .common import integer, out_folder
 
 HELP = "run a suite of validations"
+EXAMPLES = ('  covsde suite quick --out suite-quick\n'
+            '  covsde suite paper --executor dask --workers 4\n')
 
 
 def add_arguments(p):
-    p.add_argument("file")
-    p.add_argument("--out", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("file", metavar="SUITE",
+                   help="a suite file (TOML) or a shipped suite: quick (CI-sized), paper (the papers' sizes, CPU), "
+                        "paper-gpu (real weights, needs CUDA)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the output folder, one subfolder per entry; resumable: finished entries are kept "
+                        "(default: suite-out/NAME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     p.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="run the entries here, one after the other (local), or as Dask tasks (dask)")
-    p.add_argument("--workers", default="2", help="Dask workers (a LocalCluster's processes, or cluster jobs)")
-    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://host:8786")
+                   help="run the entries here, one after the other (local), or as Dask tasks (dask) (default: local)")
+    p.add_argument("--workers", default="2",
+                   help="Dask workers: a LocalCluster's processes, or cluster jobs (default: 2)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running Dask scheduler, e.g. tcp://host:8786 (default: none)")
     p.add_argument("--cluster", choices=["slurm", "pbs"], default=None,
-                   help="start a dask-jobqueue cluster (configured by ~/.config/dask/jobqueue.yaml)")
+                   help="start a dask-jobqueue cluster, configured by ~/.config/dask/jobqueue.yaml (default: none)")
 
 
 def run(a):

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import json
 
-from .common import MAX_MEMORY_HELP, add_variant_arguments, UsageError, integer, number, out_folder, setup_variant
+from .common import (MAX_MEMORY_HELP, UsageError, add_output_arguments, add_variant_arguments, integer, number,
+                     out_folder, seed_help, setup_variant)
 
 HELP = "finite networks vs the SDE"
+EXAMPLES = ("  covsde validate attention --set gamma=0.35355339 --set tau0=1 --V0 '[[1,0.2],[0.2,1]]' --T 0.75 --widths 50,100,200 --samples 2000 --out val-attention\n")
 
 
 def add_arguments(v):
     add_variant_arguments(v, initial=True)
-    v.add_argument("--widths", required=True)
-    v.add_argument("--samples", default="1000")
-    v.add_argument("--backend", choices=["torch", "exact"], default="exact")
+    v.add_argument("--widths", required=True, metavar="N1,N2,...",
+                   help="the network widths n, comma-separated integers ≥ 2, e.g. 64,128,256")
+    v.add_argument("--samples", default="1000", help="networks per width (an integer ≥ 10; default: 1000)")
+    v.add_argument("--backend", choices=["torch", "exact"], default="exact",
+                   help="torch: real Gaussian weight matrices; exact: the exact-in-law sampler x W/√n ≡ chol(V) ξ "
+                        "(default: exact)")
     v.add_argument("--device", choices=["cpu", "cuda"], default=None,
                    help="where the networks run (default: cuda when available, else cpu)")
     v.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="precision of the network runs (float32: the fast option on a GPU)")
-    v.add_argument("--seed", default="0")
-    v.add_argument("--out", default=None)
-    v.add_argument("--force", action="store_true")
-    v.add_argument("--format", choices=["text", "json"], default="text")
-    v.add_argument("--quiet", action="store_true")
-    v.add_argument("--no-power", action="store_true", help="skip the power search (faster)")
+                   help="precision of the network runs (float32: the fast option on a GPU; the one-step moments always use float64; "
+                        "default: float64)")
+    v.add_argument("--seed", default="0", help=seed_help("the networks and the SDE paths"))
+    add_output_arguments(v, "a folder for report.json and the plots (created if missing; default: nothing written)",
+                         formats=["text", "json"])
+    v.add_argument("--no-power", action="store_true",
+                   help="skip the power search (faster; the report's power is then null; default: search)")
     v.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
     v.add_argument("--target", choices=["sde", "ode"], default=None,
                    help="what the networks are compared with: the SDE's terminal law, or (regimes ode and "

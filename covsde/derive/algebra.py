@@ -3,7 +3,7 @@
 A block's ``step(x, ops)`` manipulates m×n arrays (one row per token).  Here an array is a
 symbolic node and all that is ever computed is Gram matrices G(a, b) = a bᵀ / n as ε-series
 (:class:`~covsde.derive.series.Ser`), by these rules (columns of an input treated as i.i.d.
-Gaussian given its Gram, as in models.md):
+Gaussian given its Gram, as in the docs' Concepts and conventions):
 
 * fresh projection Y = U W/√n, W ∈ R^{n×fn} i.i.d. N(0,1) (f = width fraction, heads use 1/H):
   G(Y, Y) = G(U, U) + ε f^{-1/2} (Ẑ + Ẑᵀ)/√2 · κ   (Wishart; G(U,U)⁰ = κ V)
@@ -12,7 +12,7 @@ Gaussian given its Gram, as in models.md):
 * linear combinations and left products by random m×m matrices (attention) are bilinear;
 * concatenation of H heads along the width: G = Σ_h (1/H) G_h;
 * logits S = Q Kᵀ/τ, τ = τ0 n^e √n_k: S = ε^{2e} (κ/τ0) Ẑ'' (mean 0, E[S S] = V⊗V/(τ0² n^{2e}));
-* row softmax near equal logits (facts.md):
+* row softmax near equal logits (its Taylor expansion to second order):
   Softmax(S) = (1/m)[11ᵀ + S P + ½ ((SP)∘(SP)) P] + O(S³),  P = I − 11ᵀ/m.
 """
 from __future__ import annotations
@@ -216,7 +216,7 @@ class SymbolicOps(Ops):
         return out
 
     def softmax(self, S, mask=None):
-        """Row-wise softmax of small logits, to second order (facts.md); with a mask, over each row's
+        """Row-wise softmax of small logits, to second order (its Taylor expansion); with a mask, over each row's
         allowed tokens (:meth:`_masked_softmax`)."""
         e0 = S.min_exponent()
         if e0 is None:

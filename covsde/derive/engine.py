@@ -63,9 +63,38 @@ def _load_cached(key):
 
 def derive(block: Block, m: int, *, use_cache: bool = True, name: str | None = None,
            engine: str = "matrix", kappa=1) -> Derivation:
-    """Derive the covariance SDE of ``block`` for m tokens (see module docstring) on the time scale
-    t = ℓ/n^κ (depth d = T·n^κ; ``kappa`` a rational in (0, KAPPA_MAX], default 1): the drift is the n^(−κ)
-    mean change per layer, the noise the n^(−κ/2) fluctuation."""
+    """Derive the covariance SDE of ``block`` for m tokens on the time scale t = ℓ/n^κ.
+
+    The drift is the n^(−κ) mean change of V per layer, the noise its n^(−κ/2) fluctuation, both in the
+    limit n → ∞ (see the module docstring for how).  Symbols left in the block (``gamma``, ``tau0``)
+    stay symbols in the result.
+
+    Arguments:
+        block: a :class:`~covsde.derive.Block` (its ``step(x, ops)`` is the one-step map).
+        m: the number of tokens, 1 ≤ m ≤ COVSDE_MAX_M (512).
+        use_cache: read and write the on-disk cache (``$COVSDE_CACHE_DIR``).
+        name: a name for the result (default: the block's repr).
+        engine: "matrix" (m a symbol, the default) or "entries" (the per-entry reference engine, m ≤ 16).
+        kappa: the depth exponent κ, a rational in (0, 4]: depth d = T·n^κ (default 1).
+
+    Returns:
+        Derivation: the regime (``sde``, ``ode``, ``identity``, ``no-limit``) with its reason, the drift and
+            the structured noise as matrix formulas, and per entry on request.
+
+    Raises:
+        CovsdeInputError: a block that is not a Block, m or kappa out of range, a parameter outside its
+            domain.
+        NotSupported: a construction the engine cannot carry (named in the message).
+
+    Example:
+        ```python
+        from covsde.derive import derive, transformer_block, ShapedReLU
+
+        d = derive(transformer_block(ShapedReLU(c_plus=0, c_minus=-1)), m=2)
+        print(d.regime, d.parameters)          # sde, the symbols gamma and tau0
+        print(d.text())
+        ```
+    """
     if not isinstance(block, Block):
         raise CovsdeInputError(
             f"block must be a covsde Block (e.g. covsde.derive.variants.build('mlp')[0]), got "

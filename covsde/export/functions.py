@@ -35,7 +35,14 @@ class Coefficients:
 
 
 def brownian_shape(derivation):
-    """(G, m, m): the Gaussian matrices the structured noise is linear in."""
+    """The shape (G, m, m) of the Gaussian matrices Z that the structured noise is linear in.
+
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit.
+
+    Returns:
+        tuple: (G, m, m), G the number of independent noise groups.
+    """
     return (len(derivation.noise), derivation.m, derivation.m)
 
 
@@ -124,7 +131,32 @@ def _chol_torch(V):
 
 
 def to_numpy(derivation, params=None):
-    """:class:`Coefficients` over NumPy arrays."""
+    """The drift and the structured noise as vectorised NumPy functions.
+
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit.
+        params: numbers for the symbols left in it (checked as everywhere).
+
+    Returns:
+        Coefficients: ``drift(V)`` for V of shape (..., m, m), ``noise(V, Z)`` for Z of shape
+            (..., G, m, m) with i.i.d. N(0, 1) entries (G = ``groups``), whose covariance is Σ(V).
+
+    Raises:
+        CovsdeInputError: missing or out-of-domain parameter values, m beyond COVSDE_MAX_M_ENTRIES.
+
+    Example:
+        ```python
+        import numpy as np
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.export import brownian_shape, to_numpy
+
+        d = derive(build("mlp", {})[0], 2)
+        f = to_numpy(d)
+        V = np.array([[1.0, 0.2], [0.2, 1.0]])
+        print(f.drift(V), f.noise(V, np.random.default_rng(0).standard_normal(brownian_shape(d))))
+        ```
+    """
     import numpy as np
 
     ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), "safe_acos": lambda x: np.arccos(np.clip(x, -1, 1))}
@@ -139,7 +171,31 @@ def to_numpy(derivation, params=None):
 
 
 def to_torch(derivation, params=None):
-    """:class:`Coefficients` over torch tensors (any device and dtype; differentiable in V)."""
+    """:class:`Coefficients` over torch tensors (any device and dtype; differentiable in V).
+
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit.
+        params: numbers for the symbols left in it.
+
+    Returns:
+        Coefficients: ``drift(V)`` and ``noise(V, Z)`` over tensors, as :func:`to_numpy`.
+
+    Raises:
+        CovsdeInputError: missing or out-of-domain parameter values.
+
+    Example:
+        ```python
+        import torch
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.export import to_torch
+
+        f = to_torch(derive(build("mlp", {})[0], 2))
+        V = torch.tensor([[1.0, 0.2], [0.2, 1.0]], dtype=torch.float64, requires_grad=True)
+        f.drift(V).sum().backward()
+        print(V.grad)
+        ```
+    """
     import torch
 
     ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)),

@@ -87,6 +87,19 @@ def check_simulation_size(paths, nsaved, m, nsteps, max_memory=None):
 
 @dataclass
 class SimResult:
+    """Paths of the SDE, as :func:`simulate` returns them.
+
+    Attributes:
+        t: the saved times.
+        V: V at the saved times, shape (len(t), paths, m, m).
+        status: per path 0 alive, 1 exploded (max|V| above the threshold or not finite), 2 left the PSD cone.
+        t_death: per path the time it stopped (inf for a path alive at T).
+        T: the terminal time; ``dt`` the step, ``seed``, ``scheme`` as given, ``seconds`` the run time.
+
+    ``alive`` (a boolean mask), ``counts`` ({"survived", "exploded", "left_psd"}) and ``summary(k)``
+    (quantiles of ρ^{αβ} and log V^{αα} and the mean over the surviving paths at saved time k) read it.
+    """
+
     t: np.ndarray  # saved times
     V: np.ndarray  # (len(t), paths, m, m)
     status: np.ndarray  # 0 alive, 1 exploded, 2 left_psd
@@ -183,6 +196,38 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
              max_memory=None, kernel="auto", substeps=1):
     """Integrate dV = b dt + Σ^{1/2} dB for ``paths`` paths (see :mod:`.kernels` for the schemes).
 
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit (not ``no-limit``).
+        V0: the initial m×m Gram (symmetric, positive definite; a correlation matrix for a
+            ``correlation`` state).
+        T: the terminal time t = ℓ/n^κ.
+        dt: the time step (T/dt steps, rounded up).
+        paths: the number of independent paths.
+        seed: the seed of the Brownian paths; the result does not depend on the thread count.
+        scheme: "psd" (the congruence step that keeps V positive semidefinite, default) or "em".
+        params: numbers for the symbols left in the derivation, e.g. ``{"gamma": 0.35, "tau0": 1}``.
+        threshold: a path stops (``exploded``) when max|V| exceeds this.
+
+    Returns:
+        SimResult: V at the saved times of every path, each path's status and time of death, the counts
+            (``survived``, ``exploded``, ``left_psd``) and ``summary()`` (quantiles of ρ and log V^αα).
+
+    Raises:
+        CovsdeInputError: a bad V0, T, dt, seed or parameter value, no limit, or a request beyond the
+            memory, step or work limits.
+
+    Example:
+        ```python
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.numerics import simulate
+
+        d = derive(build("mlp", {})[0], 2)
+        r = simulate(d, [[1, .2], [.2, 1]], T=0.5, paths=100, progress=False)
+        print(r.counts, r.summary()["quantiles"]["rho_0_1"])
+        ```
+
+    The other keywords:
     ``chunk``: paths per independently seeded chunk (default: LANES_CHUNK for the lane kernel, 64 per path).
     ``kernel``: "lanes" runs each chunk of ``chunk`` paths as the SIMD lanes of one loop
     (:mod:`.lane_kernels`), "paths" one path after another (:mod:`.kernels`), "auto" (default) the lanes up
@@ -299,6 +344,16 @@ def _use_lanes(kernel, mod, derivation):
 
 @dataclass
 class OdeResult:
+    """The drift-only ODE's solution, as :func:`solve_ode` returns it.
+
+    Attributes:
+        t: the times reported.
+        V: V at each, shape (len(t), m, m).
+        blowup_time: the time max|V| passed the threshold (None if it did not).
+        success: whether the solver reached T or the blow-up.
+        message: the solver's message.
+    """
+
     t: np.ndarray
     V: np.ndarray  # (len(t), m, m)
     blowup_time: float | None
@@ -333,9 +388,38 @@ def drift_function(derivation, params=None):
 
 def solve_ode(derivation, V0, T, *, params=None, t_eval=None, threshold=1e6, rtol=1e-10, atol=1e-12,
               method="DOP853", compiled=True):
-    """The drift-only ODE dV/dt = b(V) with an adaptive high-order solver; stops at blow-up
-    (max|V| > threshold), reported as ``blowup_time``.  ``compiled=False``: the derivation's numeric drift
-    instead of the generated module (no compilation; for the small m of a validation)."""
+    """The drift-only ODE dV/dt = b(V) with an adaptive high-order solver.
+
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit.
+        V0: the initial m×m Gram.
+        T: the terminal time.
+        params: numbers for the symbols left in the derivation.
+        t_eval: the times to report (default: the solver's own steps).
+        threshold: the solution stops at blow-up, max|V| > threshold, reported as ``blowup_time``.
+        rtol: the solver's relative tolerance.
+        atol: the solver's absolute tolerance.
+        method: a ``scipy.integrate.solve_ivp`` method (default DOP853).
+        compiled: False: the derivation's numeric drift instead of the generated module (no compilation;
+            for the small m of a validation).
+
+    Returns:
+        OdeResult: the times ``t``, ``V`` at each, ``blowup_time`` (None if none), ``success``, ``message``.
+
+    Raises:
+        CovsdeInputError: a bad V0, T or parameter value, or no limit.
+
+    Example:
+        ```python
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.numerics import solve_ode
+
+        d = derive(build("resnet", {"p": "0", "q": "1/2", "gamma": "0.8"})[0], 2)   # regime ode
+        sol = solve_ode(d, [[1, .3], [.3, .8]], 1.0, compiled=False)
+        print(sol.V[-1])
+        ```
+    """
     from scipy.integrate import solve_ivp
 
     if not derivation.has_limit:

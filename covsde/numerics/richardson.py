@@ -28,6 +28,22 @@ from .integrate import simulate
 
 @dataclass
 class Extrapolation:
+    """The result of :func:`extrapolate`: per statistic the means at dt and dt/2 and their extrapolation.
+
+    Attributes:
+        names: the statistics (``rho_a_b``, ``logV_a_a``, ``V_a_b``, or the callable's indices).
+        coarse: E_dt[f], one value per statistic.
+        fine: E_{dt/2}[f].
+        extrapolated: 2·E_{dt/2}[f] − E_dt[f].
+        se: the standard errors of the extrapolated means (over the paths alive at both levels).
+        dt: the coarse step.
+        paths: the paths alive at both levels; ``failed`` those stopped at either.
+        runs: the two SimResults (coarse, fine).
+
+    ``to_dict()`` gives {name: {"extrapolated", "se", "dt", "dt/2"}}, the JSON of ``covsde simulate
+    --weak-order 2``.
+    """
+
     names: list
     coarse: np.ndarray  # E_dt[f] (k,)
     fine: np.ndarray  # E_{dt/2}[f]
@@ -63,8 +79,40 @@ def _values(stat, V, state):
 
 
 def extrapolate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, statistic=None, **kwargs):
-    """Richardson-extrapolated means of a statistic of V_T (see the module docstring).  ``kwargs`` go to
-    :func:`.integrate.simulate` (scheme, params, chunk, kernel, …); ``save_at`` and ``substeps`` are set here."""
+    """Richardson-extrapolated means of a statistic of V_T (weak order 2; see the module docstring).
+
+    Two runs on one Brownian path, at dt/2 and at dt (the coarse run sums the fine run's normals in
+    pairs), give 2·E_{dt/2}[f] − E_dt[f] over the paths alive in both.
+
+    Arguments:
+        derivation: a :class:`~covsde.derive.Derivation` with a limit.
+        V0: the initial m×m Gram.
+        T: the terminal time.
+        dt: the coarse step (the fine run takes dt/2).
+        paths: the number of paths of each run.
+        seed: the seed of the shared Brownian path.
+        statistic: a callable V_T (paths, m, m) → (paths, k) values, or None for ρ, log V^αα and V.
+        **kwargs: passed to :func:`~covsde.numerics.simulate` (scheme, params, chunk, kernel, …);
+            ``save_at`` and ``substeps`` are set here.
+
+    Returns:
+        Extrapolation: per statistic the extrapolated mean with its standard error and the two levels'
+            means (``to_dict()``), and both runs.
+
+    Raises:
+        CovsdeInputError: bad arguments, or fewer than 2 paths alive in both runs.
+
+    Example:
+        ```python
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.numerics import extrapolate
+
+        d = derive(build("mlp", {})[0], 2)
+        ex = extrapolate(d, [[1, .2], [.2, 1]], 0.5, dt=0.02, paths=100, progress=False)
+        print(ex.to_dict()["rho_0_1"])
+        ```
+    """
     for key in ("save_at", "substeps"):
         if key in kwargs:
             raise CovsdeInputError(f"extrapolate sets {key} itself")

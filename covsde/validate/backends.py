@@ -4,7 +4,7 @@ X is a batch of B independent networks' representations, a tensor of shape (B, m
 
 * ``mode="weights"``: real Gaussian weight matrices, W ∈ R^{n×k} i.i.d. N(0,1), drawn per layer
   on the fly (memory does not grow with depth): x ↦ x W / √n.
-* ``mode="exact"``: the exact-in-law sampler (facts.md): given x with Gram V = x xᵀ/n,
+* ``mode="exact"``: the exact-in-law sampler (docs: Concepts and conventions): given x with Gram V = x xᵀ/n,
   x W/√n has i.i.d. N(0, V) columns independent of x's own randomness, so it is drawn as
   chol(V)·ξ with ξ ∈ R^{m×k} i.i.d. N(0,1) — O(m² n) per layer instead of O(m n²).
 

@@ -170,8 +170,25 @@ def _check_entry(e, where):
 
 
 def load_suite(spec):
-    """(suite name, list of checked entries) from a path or a shipped suite name; errors name entry,
-    line and field."""
+    """Read and check a suite file before anything runs.
+
+    Arguments:
+        spec: a path to a TOML file, or a shipped suite name (``quick``, ``paper``, ``paper-gpu``).
+
+    Returns:
+        tuple: (suite name, the list of checked entries, defaults applied).
+
+    Raises:
+        CovsdeInputError: an unreadable file or a wrong field (named with its entry and line).
+
+    Example:
+        ```python
+        from covsde.validate import load_suite
+
+        name, entries = load_suite("quick")
+        print(name, [e["name"] for e in entries])
+        ```
+    """
     p, text, data = _read(spec)
     extra = sorted(set(data) - {"defaults", "entry"})
     if extra:
@@ -274,9 +291,35 @@ def write_summary(out, name, rows):
 
 def run_suite(spec, out=None, progress=False, log=sys.stderr, *, executor="local", workers=2, scheduler=None,
               cluster=None):
-    """Run (or resume) a suite into ``out``; returns (out, rows).  Entries whose report.json exists are
-    skipped; the others run in this process or as tasks on a Dask cluster (:mod:`.executors`), and each
-    entry's folder is written here as soon as its result arrives."""
+    """Run (or resume) a suite into ``out``.
+
+    Entries whose report.json exists are skipped; the others run in this process or as tasks on a Dask
+    cluster (:mod:`.executors`), and each entry's folder is written here as soon as its result arrives.
+
+    Arguments:
+        spec: a path to a TOML file, or a shipped suite name.
+        out: the output folder (default ``suite-out/NAME``).
+        progress: progress lines on ``log``.
+        log: where the progress goes.
+        executor: "local" or "dask".
+        workers: Dask workers (a LocalCluster's processes, or cluster jobs).
+        scheduler: the address of a running Dask scheduler.
+        cluster: "slurm" or "pbs" (a dask-jobqueue cluster).
+
+    Returns:
+        tuple: (out, rows): the output folder and the rows of summary.json.
+
+    Raises:
+        CovsdeInputError: a bad suite file or executor setting (checked before anything runs).
+
+    Example:
+        ```py
+        from covsde.validate import run_suite
+
+        out, rows = run_suite("quick", "suite-quick")       # about a minute on 2 cores
+        print([(r["name"], r["verdict"]) for r in rows])
+        ```
+    """
     from .executors import run_pieces
     from .outputs import write_outputs
 

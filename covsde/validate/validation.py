@@ -333,9 +333,48 @@ def validate(block, derivation, V0, T, widths, *, samples=2000, backend="exact",
              seed=0, alpha=0.01, sde_paths=None, dt=None, power=True, power_grid=POWER_GRID, progress=False,
              variant="", params=None, onestep_samples=None, values=None, max_memory=None, executor="local",
              workers=2, scheduler=None, cluster=None, target=None):
-    """Run the validation (``values``: numbers for symbolic parameters of the derivation; the block
-    must then have numbers); returns (report, draws): the report is a JSON-ready dict (see the module
-    docstring), draws = {"sde": V_T of the SDE paths, n: terminal V of the networks at width n}.
+    """Finite networks of ``block`` at each width against the derived SDE (or ODE), with the power.
+
+    Arguments:
+        block: the block whose networks run (with numbers for all its parameters).
+        derivation: its :class:`~covsde.derive.Derivation`.
+        V0: the initial m×m Gram.
+        T: the terminal time: networks of depth d = T·n^κ at each width n.
+        widths: the network widths, e.g. [64, 128, 256].
+        samples: networks per width.
+        backend: "exact" (the exact-in-law sampler) or "torch" (real weight matrices).
+        seed: the seed of everything random in the run.
+        alpha: the level of the whole test (each part at α/2).
+        power: run the power search (the smallest relative error in b or Σ that would be caught).
+        progress: progress lines on stderr.
+        variant: the name written into the report.
+        params: the parameters written into the report.
+        onestep_samples: layers for the one-step moments (default: 20 × samples, 10 000 to 40 000).
+
+    Returns:
+        tuple: (report, draws): the report is the JSON-ready dict that ``covsde validate`` writes (the
+            validate schema in the docs); draws = {"sde": V_T of the SDE paths, n: terminal V of the networks
+            at width n}.
+
+    Raises:
+        CovsdeInputError: bad arguments, no limit, or a request beyond the limits (checked before any
+            work).
+
+    Example:
+        ```python
+        from covsde.derive import derive
+        from covsde.derive.variants import build
+        from covsde.validate import validate
+
+        block, params = build("mlp", {})
+        report, draws = validate(block, derive(block, 2), [[1, .2], [.2, 1]], 0.25, [16, 32], samples=100,
+                                 power=False, onestep_samples=2000, variant="mlp", params=params)
+        print(report["verdict"])
+        ```
+
+    The other keywords: ``values``: numbers for symbolic parameters of the derivation (the block must
+    then have numbers); ``sde_paths``, ``dt``: the SDE reference run; ``power_grid``: the δ tried;
+    ``max_memory``: the memory limit.
 
     ``device``: "cpu", "cuda" or None (CUDA when available); ``dtype``: "float64" (default) or
     "float32" (the fast option on a GPU) for the network runs — the one-step moments always use
