@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ...common.progress import Progress
-from .tasks import Task, blocks_for, make_net
+from .tasks import VOCAB, Task, blocks_for, make_net
 
 PROBE = 64  # probe inputs of the coordinate check
 EVAL = 256  # held-out inputs of the final loss
@@ -155,6 +155,8 @@ def kernel_check(cfg, task, networks=8):
     kappa = eval_fraction(d.kappa)
     drift = d.numeric_fn()
     x, _ = task.batch(-4, 1)
+    if x.dtype == torch.int64:  # distinct tokens (a repeated one makes V_0 singular)
+        x = torch.arange(cfg["m"])[None] % VOCAB
     for n in cfg["widths"]:
         net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"],
                        seed=cfg["seed"] + 17, networks=networks, dtype=torch.float64)
@@ -175,3 +177,33 @@ def eval_fraction(text):
     """'1', '1/2' → float."""
     num, _, den = str(text).partition("/")
     return float(num) / (float(den) if den else 1.0)
+
+
+def module_one_step_moments(block, V, n, samples, *, seed=0, chunk=500):
+    """n·E[ΔV] and n·Cov[ΔV] of one :class:`~.modules.BlockModule` layer at init (``samples`` independent
+    networks, each reading an input with Gram exactly V; no control variates), in the form that
+    :func:`covsde.validate.onestep.compare_moments` takes."""
+    from ..backends import whitened_input
+    from .modules import BlockModule
+
+    V = np.asarray(V, dtype=float)
+    m = V.shape[0]
+    iu = np.triu_indices(m)
+    gen = torch.Generator().manual_seed(int(seed))
+    rows, done = [], 0
+    while done < samples:
+        b = min(chunk, samples - done)
+        layer = BlockModule(block, n, m, b, dtype=torch.float64, generator=gen)
+        x = whitened_input(V, n, b, generator=gen)
+        with torch.no_grad():
+            y = layer(x)
+        dV = (y @ y.transpose(-1, -2) / n).numpy() - V
+        rows.append(dV[:, iu[0], iu[1]] * math.sqrt(n))
+        done += b
+    Z = np.concatenate(rows)  # √n·ΔV
+    N = len(Z)
+    cov = np.cov(Z, rowvar=False).reshape(len(iu[0]), len(iu[0]))
+    Zc = Z - Z.mean(0)
+    cov_se = np.sqrt(np.maximum((Zc**2).T @ (Zc**2) / N - cov**2, 0) / N)
+    return dict(n=n, samples=N, seed=seed, idx=list(zip(iu[0].tolist(), iu[1].tolist())),
+                mean=Z.mean(0) * math.sqrt(n), mean_se=Z.std(0, ddof=1) * math.sqrt(n / N), cov=cov, cov_se=cov_se)

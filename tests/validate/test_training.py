@@ -1,0 +1,131 @@
+"""Training checks (covsde.validate.training): the coordinate check and learning-rate transfer separate
+the parameterisations as theory says, the trainable modules' initial Gram is covsde's prediction, and
+``covsde train-check`` writes its report and refuses bad input up front.
+
+All runs are seeded (task seed 0, initialisation seeds 0, 1) and small: m = 4 tokens, batches of 32,
+depth 2, widths 32 … 256 on CPU."""
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from covsde.cli import main
+from covsde.derive import derive
+from covsde.derive.variants import build
+from covsde.validate.onestep import compare_moments
+from covsde.validate.training.check import coord_check, lr_sweep, curve_distances, module_one_step_moments
+from covsde.validate.training.modules import BlockModule, TrainableNet
+from covsde.validate.training.params import Parameterisation, make
+from covsde.validate.training.tasks import Task
+
+WIDTHS = [32, 64, 128, 256]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def cfg(param, model="mlp", task="teacher", optimizer="sgd", **kw):
+    c = dict(model=model, set={}, param=param, depth=2, task=task, m=4, widths=WIDTHS, seeds=2, coord_steps=4,
+             coord_lr=0.005, optimizer=optimizer, seed=0, steps=40, lrs=[0.5])
+    c.update(kw)
+    return c
+
+
+@dataclasses.dataclass(frozen=True)
+class FastReadout(Parameterisation):
+    """μP with the readout's SGD rate one power of n too large (a wrong learning-rate scaling)."""
+
+    def learning_rates(self, optimizer, eta, n, L):
+        r = super().learning_rates(optimizer, eta, n, L)
+        return {**r, "output": r["output"] * n}
+
+
+def test_coordinate_check_separates_sp_and_mup():
+    """Shaped-ReLU MLP, teacher task, SGD at η = 0.005, 4 steps, 2 seeds: the activation change after the
+    last step grows with n under sp (largest slope in log n > 0.3: its readout update is O(√n) too large),
+    is flat under mup (|slope| < 0.15), and a μP with the readout rate ×n (FastReadout) fails the flatness."""
+    task = Task("teacher", "mlp", {}, 2, 4)
+    sp_ = coord_check(cfg(make("sp")), task)
+    mup = coord_check(cfg(make("mup")), task)
+    assert sp_["widths"] == WIDTHS
+    assert sp_["slope"] > 0.3, sp_["layer_slopes"]
+    assert abs(mup["slope"]) < 0.15 and all(abs(s) < 0.15 for s in mup["layer_slopes"].values()), mup["layer_slopes"]
+    wrong = coord_check(cfg(FastReadout(**vars(make("mup")))), task)
+    assert wrong["slope"] > 0.15, wrong["layer_slopes"]
+
+
+def test_coordinate_check_with_adam_on_the_language_task():
+    """The same separation with Adam (η = 0.01) on the seeded Markov-chain language task."""
+    task = Task("language", "mlp", {}, 2, 4)
+    assert coord_check(cfg(make("sp"), task="language", optimizer="adam", coord_lr=0.01), task)["slope"] > 0.3
+    mup = coord_check(cfg(make("mup"), task="language", optimizer="adam", coord_lr=0.01), task)
+    assert abs(mup["slope"]) < 0.15, mup["layer_slopes"]
+
+
+def test_learning_rate_transfer_and_loss_curves():
+    """Language task, shaped-ReLU MLP, SGD, 40 steps, grid η = 2^−6 … 2^1: under mup the best rate is the same
+    grid point or a neighbour at n = 32 … 256; under sp it moves by at least two grid points (its stable
+    rates shrink like 1/n); under mup the loss curve's distance to n = 256's shrinks with n."""
+    lrs = [2.0**k for k in range(-6, 2)]
+    task = Task("language", "mlp", {}, 2, 4)
+    idx = {}
+    for p in ("sp", "mup"):
+        final, curves, best = lr_sweep(cfg(make(p), task="language", lrs=lrs), task)
+        assert set(final) == {str(n) for n in WIDTHS}
+        idx[p] = [lrs.index(best[str(n)]) for n in WIDTHS]
+        if p == "mup":
+            d = curve_distances(WIDTHS, curves, best)
+            assert d["distance"]["32"] > d["distance"]["128"] and d["rate"] < 0, d
+    assert max(idx["mup"]) - min(idx["mup"]) <= 1, idx
+    assert idx["sp"][0] - idx["sp"][-1] >= 2, idx
+
+
+def test_loss_distance_shrinks_under_depth_mup():
+    """depth-mup on a residual network (depth 4, β0 = 1, λ = 1), language task, SGD η = 0.5, 40 steps: the loss
+    curve's distance to the n = 256 curve is smaller at n = 128 than at n = 32."""
+    task = Task("language", "resnet", {}, 4, 4)
+    c = cfg(make("depth-mup"), model="resnet", task="language", depth=4, lrs=[0.5])
+    _, curves, best = lr_sweep(c, task)
+    d = curve_distances(WIDTHS, curves, best)
+    assert d["distance"]["32"] > d["distance"]["128"], d
+
+
+@pytest.mark.parametrize("variant,given,n", [("resnet", {"gamma": "0.6"}, 64), ("resnet", {"gamma": "0.6"}, 128),
+                                              ("transformer", {"gamma": "0.5", "tau0": "1"}, 64)])
+def test_module_initial_gram_matches_the_derivation(variant, given, n):
+    """One layer of the trainable module at init (3000 independent initialisations, seed = n, m = 3) agrees
+    with the derived b(V), Σ(V) in validate's one-step test (Bonferroni α = 0.01 plus the finite-width
+    allowance), and Σ × 1.25 is rejected."""
+    blk, _ = build(variant, given)
+    V = np.array([[1.0, 0.3, 0.1], [0.3, 0.8, 0.2], [0.1, 0.2, 1.2]])
+    b, Sig = derive(blk, 3).numeric(V)
+    mom = module_one_step_moments(blk, V, n, 3000, seed=n)
+    res = compare_moments(mom, b, Sig)
+    assert res.ok, res.worst
+    assert not compare_moments(mom, b, 1.25 * Sig).diffusion_ok
+
+
+def test_module_weights_persist_and_train():
+    """The weights are created once (N(0, 1), shape (networks, fan_in, fan_out)), reused by every pass and
+    receive gradients: two passes give the same output, one SGD step changes it."""
+    blk, _ = build("transformer", {"gamma": "0.5", "tau0": "1"})
+    layer = BlockModule(blk, 32, 4, generator=torch.Generator().manual_seed(0))
+    assert len(layer.weights) == 5 and all(w.shape[0] == 1 and w.shape[1] == 32 for w in layer.weights)
+    x = torch.randn(8, 4, 32)
+    y1, y2 = layer(x), layer(x)
+    assert torch.equal(y1, y2)
+    net = TrainableNet([blk, blk], 32, 4, d_in=8)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    xin = torch.randn(8, 4, 8)
+    f0 = net(xin).detach()
+    net(xin).pow(2).mean().backward()
+    opt.step()
+    assert not torch.allclose(net(xin), f0)
