@@ -129,3 +129,41 @@ def test_module_weights_persist_and_train():
     net(xin).pow(2).mean().backward()
     opt.step()
     assert not torch.allclose(net(xin), f0)
+
+
+BAD = [
+    (["resnet2"], "'resnet2'"), (["mlp", "--param", "foo"], "'foo'"), (["mlp", "--task", "foo"], "'foo'"),
+    (["mlp", "--widths", "32,abc"], "'abc'"), (["mlp", "--widths", "64,32"], "[64, 32]"),
+    (["mlp", "--widths", "32"], "[32]"), (["mlp", "--lrs", "0.1,-1"], "'-1'"), (["mlp", "--lrs", "0.1,nan"], "'nan'"),
+    (["mlp", "--widths", "32,10000000"], "COVSDE_MAX_WIDTH"), (["mlp", "--widths", "32,8192", "--depth", "64"],
+                                                             "--max-memory"),
+    (["mlp", "--widths", "32,4096", "--steps", "100000"], "COVSDE_MAX_WORK"),
+    (["mlp", "--optimizer", "rmsprop"], "'rmsprop'"), (["mlp", "--set", "gamma=0.5"], "'gamma'"),
+    (["mlp", "--pset", "alpha_A=1"], "alpha_A"), (["mlp", "--steps", "0"], "--steps"),
+]
+
+
+@pytest.mark.parametrize("args,named", BAD)
+def test_train_check_refuses_bad_input_up_front(capsys, tmp_path, args, named):
+    """Exit 2 and one line naming the value, before any output folder is made."""
+    out = tmp_path / "out"
+    code = main(["train-check", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_train_check_cli_writes_the_report(capsys, tmp_path):
+    """A tiny run (widths 16, 32; two rates; 3 steps): report.json with the keys scripts rely on, and the plots."""
+    out = tmp_path / "tc"
+    code = main(["train-check", "mlp", "--param", "mup", "--widths", "16,32", "--lrs", "0.5,1", "--steps", "3",
+                 "--coord-steps", "2", "--seeds", "1", "--m", "3", "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "report.json").read_text())
+    assert r["coord_check"]["widths"] == [16, 32] and math.isfinite(r["coord_check"]["slope"])
+    assert set(r["lr_transfer"]["best_lr"]) == {"16", "32"}
+    assert set(r["loss"]["final"]["16"]) == {"0.5", "1"}
+    assert r["initial_kernel"]["regime"] == "sde" and set(r["initial_kernel"]["error"]) == {"16", "32"}
+    for f in ("coord_check.png", "loss_curves.png", "lr_transfer.png", "initial_kernel.png"):
+        assert (out / f).stat().st_size > 1000
+    assert main(["train-check", "mlp", "--out", str(out)]) == 2  # existing outputs need --force
