@@ -53,7 +53,8 @@ def parse_list(flag, text, kind):
         try:
             v = kind(t)
         except ValueError:
-            raise UsageError(f"{flag}: {t!r} is not {'an integer' if kind is int else 'a number'} (in {text!r})") from None
+            what = "an integer" if kind is int else "a number"
+            raise UsageError(f"{flag}: {t!r} is not {what} (in {text!r})") from None
         if not v > 0 or v != v or v == float("inf"):
             raise UsageError(f"{flag}: {t!r} must be positive and finite (in {text!r})")
         out.append(v)

@@ -167,3 +167,18 @@ def test_train_check_cli_writes_the_report(capsys, tmp_path):
     for f in ("coord_check.png", "loss_curves.png", "lr_transfer.png", "initial_kernel.png"):
         assert (out / f).stat().st_size > 1000
     assert main(["train-check", "mlp", "--out", str(out)]) == 2  # existing outputs need --force
+
+
+def test_reproduce_shaped_training_quick(tmp_path):
+    """`covsde reproduce shaped-training --quick` (n = 32, depth 8, Adam at 10^−3, 10^−2, 10^−1, 12 steps, seed 0):
+    both models have a loss curve per rate, and a largest stable rate from the grid (or none), reported as
+    measured; at 10^−3 (a small rate) both are stable."""
+    from covsde.reproduce import reproduce
+
+    data, out = reproduce("shaped-training", tmp_path / "st", quick=True)
+    assert (out / "shaped-training.png").exists()
+    assert json.loads((out / "shaped-training.json").read_text())["name"] == "shaped-training"
+    for label, r in data["models"].items():
+        assert set(r["curves"]) == {"0.001", "0.01", "0.1"}, label
+        assert r["largest_stable_lr"] in (0.001, 0.01, 0.1), label
+        assert r["final"]["0.001"] is not None and r["final"]["0.001"] < r["curves"]["0.001"][0], label

@@ -13,6 +13,7 @@ initialisations, with one input per network); x is (D, m, n) with D the data bat
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import sympy as sp
@@ -24,11 +25,23 @@ from ...derive.symbols import WIDTH
 from ..backends import TorchOps
 
 
+@functools.lru_cache(maxsize=4096)
+def _sym_float(x, name):
+    return to_float(x, name)
+
+
 def _num(x, name):
-    """A block parameter (number or SymPy value, maybe in the width symbol n) as a float."""
+    """A block parameter (number or SymPy value) as a float; called on every layer, so SymPy values are
+    memoized."""
     if type(x) in (int, float):
         return float(x)
-    return to_float(x, name)
+    return _sym_float(x, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scale_at(c, n):
+    """A scale factor, maybe in the width symbol, at width n."""
+    return _sym_float(c.xreplace({WIDTH: n}) if WIDTH in c.free_symbols else c, "scale factor")
 
 
 class TrainableOps(TorchOps):
@@ -72,9 +85,7 @@ class TrainableOps(TorchOps):
         return q @ k.transpose(-1, -2) / tau
 
     def scale(self, c, x):
-        if isinstance(c, sp.Basic) and WIDTH in c.free_symbols:
-            c = c.xreplace({WIDTH: self.n})
-        c = _num(c, "scale factor")
+        c = _scale_at(c, self.n) if isinstance(c, sp.Basic) else _num(c, "scale factor")
         return x if c == 1.0 else c * x
 
 
@@ -141,7 +152,7 @@ class TrainableNet(torch.nn.Module):
                 w, 1, x[..., None].expand(*x.shape, self.n))) * self.c_in
         return x @ self.w_in * self.c_in
 
-    def raw(self, x, record=False):
+    def raw(self, x):
         hs = [self.embed(x)]
         for layer in self.layers:
             hs.append(layer(hs[-1]))
