@@ -12,7 +12,7 @@ initial kernel against covsde's prediction.
   best rate per width the grid point of least final loss;
 * loss curves: at the largest width's best rate, every width's training-loss curve, its distance to the
   largest width's (mean over steps of |ℓ_n(t) − ℓ_N(t)|) and the fitted rate of that distance in log n;
-* initial kernel: ``kernel_networks`` fresh networks at each width read the same input; their token
+* initial kernel: 32 fresh networks at each width read the same input; their token
   Gram after each block, V_ℓ = h_ℓ h_ℓᵀ/n, averaged, against the iterated drift V_{ℓ+1} = V_ℓ + b(V_ℓ)/n^κ
   of the block's derivation from each network's own V_0 (the relative Frobenius error after the last
   block is reported: it shrinks with n when the derivation is right).
@@ -142,13 +142,14 @@ def curve_distances(widths, curves, best):
     return {"lr": best[top], "distance": dist, "rate": None if rate is None or math.isnan(rate) else rate}
 
 
-def kernel_check(cfg, task, networks=8):
+def kernel_check(cfg, task, networks=32):
     """Each width's mean token Gram per layer at init against the derivation's iterated drift."""
     from ...derive import derive
 
     block = blocks_for(cfg["model"], cfg["set"], cfg["param"], cfg["depth"], cfg["task"])[0]
     d = derive(block, cfg["m"])
-    out = {"regime": d.regime, "widths": list(cfg["widths"]), "error": {}, "network": {}, "predicted": {}}
+    out = {"regime": d.regime, "widths": list(cfg["widths"]), "networks": networks, "error": {}, "network": {},
+           "network_se": {}, "predicted": {}}
     if not d.has_limit:
         out["note"] = f"no limit to compare with: {d.reason}"
         return out
@@ -169,6 +170,7 @@ def kernel_check(cfg, task, networks=8):
             pred.append(np.array([V + drift(V, None)[0] / n**kappa for V in pred[-1]]))
         net_mean, pred_mean = G.mean(1), np.array(pred).mean(1)
         out["network"][str(n)], out["predicted"][str(n)] = net_mean.tolist(), pred_mean.tolist()
+        out["network_se"][str(n)] = (G.std(1, ddof=1) / math.sqrt(networks)).tolist()
         out["error"][str(n)] = float(np.linalg.norm(net_mean[-1] - pred_mean[-1]) / np.linalg.norm(pred_mean[-1]))
     return out
 

@@ -81,10 +81,12 @@ def kernel_plot(report, path, plt):
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for n in k["network"]:
         G, P = np.array(k["network"][n]), np.array(k["predicted"][n])
-        line, = ax.plot(G[:, 0, 1], marker="o", label=f"networks n = {n} (error {k['error'][n]:.2g})")
+        se = np.array(k["network_se"][n])[:, 0, 1]
+        line = ax.errorbar(range(len(G)), G[:, 0, 1], yerr=se, marker="o", capsize=3,
+                           label=f"networks n = {n} (error {k['error'][n]:.2g})").lines[0]
         ax.plot(P[:, 0, 1], color=line.get_color(), ls="--")
     ax.set_xlabel("layer ℓ")
-    ax.set_ylabel("V_ℓ[0, 1] (mean over networks)")
+    ax.set_ylabel(f"V_ℓ[0, 1] (mean over {k.get('networks', '')} networks, ± 1 s.e.)")
     ax.set_title(f"initial kernel vs covsde's drift (dashed), regime {k['regime']}" if "note" not in k
                  else k["note"][:80], fontsize=9)
     ax.legend(fontsize=8)

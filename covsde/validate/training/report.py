@@ -27,6 +27,7 @@ DRAWS = 6  # an upper estimate of the weight matrices of one block (the Transfor
 MAX_DEPTH = 256
 MAX_STEPS = 100_000
 MAX_GRID = 64
+KERNEL_NETWORKS = 32
 
 
 def estimate(widths, depth, m, batch, steps, n_lrs, coord_steps, seeds):
@@ -34,6 +35,7 @@ def estimate(widths, depth, m, batch, steps, n_lrs, coord_steps, seeds):
     n = max(widths)
     params = DRAWS * depth * n * n + (D_IN + 2 * VOCAB) * n
     mem = 4.0 * (4 * params + 8 * batch * m * n * DRAWS * depth + max(check.PROBE, check.EVAL) * m * n * depth * 4)
+    mem = max(mem, 8.0 * KERNEL_NETWORKS * params)  # the initial-kernel networks, in float64
     per_step = sum(6.0 * batch * m * w * w * DRAWS * depth for w in widths)
     return mem, per_step * (steps * n_lrs + coord_steps * seeds * 2)
 
@@ -108,7 +110,7 @@ def train_check(model, *, out=None, kernel=True, progress=False, log=sys.stderr,
               "coord_check": coord, "lr_transfer": {"best_lr": best},
               "loss": {"final": final, "curves": curves, **check.curve_distances(widths, curves, best)}}
     if kernel:
-        report["initial_kernel"] = check.kernel_check(cfg, tk)
+        report["initial_kernel"] = check.kernel_check(cfg, tk, KERNEL_NETWORKS)
     report["seconds"] = time.perf_counter() - t0
     if out is not None:
         from .plots import write_plots

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 
+from ...common.progress import Progress
 from .check import lr_sweep
 from .params import make
 from .tasks import Task
@@ -29,7 +30,7 @@ MODELS = {
 def sizes(quick):
     if quick:
         return dict(n=32, depth=8, m=4, steps=12, lrs=[1e-3, 1e-2, 1e-1], batch=16)
-    return dict(n=64, depth=32, m=8, steps=200, lrs=[10 ** (k / 2) for k in range(-8, 0)], batch=32)
+    return dict(n=64, depth=32, m=8, steps=60, lrs=[10 ** (k / 2) for k in range(-7, -1)], batch=32)
 
 
 def largest_stable(final, curve0):
@@ -45,7 +46,9 @@ def shaped_training(quick=False, log=sys.stderr):
         cfg = dict(model="transformer", set=given, param=make("sp"), depth=s["depth"], task="language", m=s["m"],
                    widths=[s["n"]], lrs=s["lrs"], steps=s["steps"], optimizer="adam", seed=0, batch=s["batch"])
         task = Task("language", "transformer", given, s["depth"], s["m"], batch=s["batch"], seed=0)
-        final, curves, best = lr_sweep(cfg, task)
+        bar = Progress(len(s["lrs"]) * s["steps"], f"shaped-training: {label}", "steps", stream=log)
+        final, curves, best = lr_sweep(cfg, task, bar)
+        bar.close()
         f, c = final[str(s["n"])], curves[str(s["n"])]
         first = {k: v[0] for k, v in c.items()}
         out["models"][label] = {"final": f, "curves": c, "best_lr": best[str(s["n"])],
