@@ -37,6 +37,7 @@ def add_arguments(p):
                    help="a number of the parameterisation: alpha_A, alpha_L, beta0, gamma0, L0 (bordelon; "
                         "beta0 and L0 also depth-mup); repeatable; defaults 1, 1/2, 1, 1, 1")
     p.add_argument("--no-kernel", action="store_true", help="skip the initial-kernel comparison (it derives the block)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--max-memory", default=None, help=MAX_MEMORY_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--out", required=True, help="output folder (created; existing outputs need --force)")
@@ -80,7 +81,7 @@ def run(a):
     ints = {k: checks.integer(f"--{k.replace('_', '-')}", getattr(a, k), 1)
             for k in ("steps", "depth", "m", "batch", "coord_steps", "seeds")}
     kw = dict(param=a.param, task=a.task, widths=widths, lrs=lrs, optimizer=a.optimizer, given=parse_sets(a.set),
-              param_values=pvals, coord_lr=a.coord_lr, seed=checks.seed(a.seed, "--seed"), **ints)
+              param_values=pvals, coord_lr=a.coord_lr, seed=checks.seed(a.seed, "--seed"), device=a.device, **ints)
     validate_request(a.model, max_memory=a.max_memory, **kw)  # refused before any folder is made
     out_folder(out)
     r = train_check(a.model, out=out, kernel=not a.no_kernel, progress=not a.quiet, max_memory=a.max_memory, **kw)

@@ -137,9 +137,10 @@ BAD = [
     (["mlp", "--widths", "32"], "[32]"), (["mlp", "--lrs", "0.1,-1"], "'-1'"), (["mlp", "--lrs", "0.1,nan"], "'nan'"),
     (["mlp", "--widths", "32,10000000"], "COVSDE_MAX_WIDTH"), (["mlp", "--widths", "32,8192", "--depth", "64"],
                                                              "--max-memory"),
-    (["mlp", "--widths", "32,4096", "--steps", "100000"], "COVSDE_MAX_WORK"),
+    (["mlp", "--widths", "32,1024", "--steps", "100000"], "COVSDE_MAX_WORK"),
     (["mlp", "--optimizer", "rmsprop"], "'rmsprop'"), (["mlp", "--set", "gamma=0.5"], "'gamma'"),
     (["mlp", "--pset", "alpha_A=1"], "alpha_A"), (["mlp", "--steps", "0"], "--steps"),
+    (["mlp", "--device", "tpu"], "'tpu'"),
 ]
 
 

@@ -53,7 +53,8 @@ def rms(h):
 
 def coord_run(cfg, task, n, seed, eta):
     """(RMS of h_ℓ(t), RMS of h_ℓ(t) − h_ℓ(0)) for t = 0 … K, as two (K+1, layers) arrays."""
-    net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"], seed=seed)
+    net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"], seed=seed,
+                   device=cfg.get("device", "cpu"))
     opt = optimiser(net, cfg["param"], cfg["optimizer"], eta, cfg["depth"])
     probe, _ = task.batch(-3, PROBE)
     with torch.no_grad():
@@ -92,7 +93,8 @@ def coord_check(cfg, task, progress=None):
 
 def train_run(cfg, task, n, eta):
     """(training-loss curve, final held-out loss or None when diverged) of one run."""
-    net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"], seed=cfg["seed"])
+    net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"], seed=cfg["seed"],
+                   device=cfg.get("device", "cpu"))
     opt = optimiser(net, cfg["param"], cfg["optimizer"], eta, cfg["depth"])
     curve = []
     for t in range(cfg["steps"]):
@@ -157,14 +159,14 @@ def kernel_check(cfg, task, networks=32):
     drift = d.numeric_fn()
     x, _ = task.batch(-4, 1)
     if x.dtype == torch.int64:  # distinct tokens (a repeated one makes V_0 singular)
-        x = torch.arange(cfg["m"])[None] % VOCAB
+        x = (torch.arange(cfg["m"])[None] % VOCAB).to(x.device)
     for n in cfg["widths"]:
         net = make_net(cfg["model"], cfg["set"], cfg["param"], n, cfg["depth"], cfg["task"], cfg["m"],
-                       seed=cfg["seed"] + 17, networks=networks, dtype=torch.float64)
+                       seed=cfg["seed"] + 17, networks=networks, dtype=torch.float64, device=cfg.get("device", "cpu"))
         xin = x.expand(networks, *x.shape[1:]) if x.dtype == torch.int64 else x.double().expand(networks, *x.shape[1:])
         with torch.no_grad():
             hs = net(xin, record=True)[1][:-1]
-        G = np.array([(h @ h.transpose(-1, -2) / n).numpy() for h in hs])  # (L+1, P, m, m)
+        G = np.array([(h @ h.transpose(-1, -2) / n).cpu().numpy() for h in hs])  # (L+1, P, m, m)
         pred = [G[0]]
         for _ in range(cfg["depth"]):
             pred.append(np.array([V + drift(V, None)[0] / n**kappa for V in pred[-1]]))

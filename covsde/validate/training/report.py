@@ -77,7 +77,7 @@ def _config(model, given, param, task, widths, lrs, depth, m, batch, steps, coor
 
 def validate_request(model, *, param="mup", task="teacher", widths=(32, 64, 128, 256), lrs=None, depth=2, m=4,
                      batch=32, steps=50, coord_steps=4, coord_lr=None, seeds=2, seed=0, optimizer="sgd", given=None,
-                     param_values=None, max_memory=None):
+                     param_values=None, max_memory=None, device="cpu"):
     """The checked configuration of :func:`train_check` (every input validated, the blocks built, the size
     checked against the memory and work limits), before anything runs."""
     lrs = [2.0**-k for k in range(8, -1, -1)] if lrs is None else list(lrs)
@@ -86,6 +86,9 @@ def validate_request(model, *, param="mup", task="teacher", widths=(32, 64, 128,
     cfg = _config(model, given or {}, p, task, widths, lrs, depth, m, batch, steps, coord_steps, coord_lr, seeds,
                   seed, optimizer)
     blocks_for(model, cfg["set"], p, depth, task)  # the block settings checked now
+    from ..networks import default_device
+
+    cfg["device"] = default_device(device)
     return cfg
 
 
@@ -94,11 +97,13 @@ def train_check(model, *, out=None, kernel=True, progress=False, log=sys.stderr,
     the plots there.  Keywords (all checked by :func:`validate_request`): ``param`` a name of :mod:`.params`
     (``param_values``: its α_A, α_L, β0, γ0, L0), ``task``, ``widths``, ``lrs`` the base learning-rate grid
     (default 2^−8 … 2^0), ``depth``, ``m`` tokens, ``batch``, ``steps``, ``coord_steps``, ``coord_lr``,
-    ``seeds``, ``seed``, ``optimizer`` (sgd, adam), ``given`` the block's --set values, ``max_memory``."""
+    ``seeds``, ``seed``, ``optimizer`` (sgd, adam), ``given`` the block's --set values, ``max_memory``,
+    ``device`` ("cpu", "cuda", or None: CUDA when available)."""
     torch.manual_seed(0)
     cfg = validate_request(model, **kw)
     p, widths, lrs = cfg["param"], cfg["widths"], cfg["lrs"]
-    tk = Task(cfg["task"], model, cfg["set"], cfg["depth"], cfg["m"], batch=cfg["batch"], seed=cfg["seed"])
+    tk = Task(cfg["task"], model, cfg["set"], cfg["depth"], cfg["m"], batch=cfg["batch"], seed=cfg["seed"],
+              device=cfg["device"])
     t0 = time.perf_counter()
     total = len(widths) * (cfg["coord_steps"] * cfg["seeds"] + cfg["steps"] * len(lrs))
     bar = Progress(total, "train-check", "steps", enabled=progress, stream=log)
@@ -106,7 +111,7 @@ def train_check(model, *, out=None, kernel=True, progress=False, log=sys.stderr,
     final, curves, best = check.lr_sweep(cfg, tk, bar)
     bar.close()
     report = {"model": model, "param": p.name, "parameterisation": vars(p), "task": cfg["task"], "floor": tk.floor,
-              **{k: cfg[k] for k in ("optimizer", "depth", "m", "batch", "steps", "seed", "lrs", "set")},
+              **{k: cfg[k] for k in ("optimizer", "depth", "m", "batch", "steps", "seed", "lrs", "set", "device")},
               "coord_check": coord, "lr_transfer": {"best_lr": best},
               "loss": {"final": final, "curves": curves, **check.curve_distances(widths, curves, best)}}
     if kernel:
