@@ -89,7 +89,8 @@ def kernel_plot(report, path, plt):
     ax.set_ylabel(f"V_ℓ[0, 1] (mean over {k.get('networks', '')} networks, ± 1 s.e.)")
     ax.set_title(f"initial kernel vs covsde's drift (dashed), regime {k['regime']}" if "note" not in k
                  else k["note"][:80], fontsize=9)
-    ax.legend(fontsize=8)
+    if k["network"]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

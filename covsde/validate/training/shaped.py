@@ -8,8 +8,8 @@ language task, loss curves over a grid of learning rates and the largest stable 
   (p = 0), the same residual weights.
 
 Both use the standard parameterisation (``sp``) with Adam and a causal mask.  A rate is *stable* when its
-run never diverged (no non-finite loss, none above 10 times the initial one) and its final held-out loss
-is below the initial loss.
+run never diverged (no non-finite loss, none above 100 times the initial one; a transient spike below that is
+allowed) and its final held-out loss is below the initial loss.
 """
 from __future__ import annotations
 
