@@ -183,3 +183,18 @@ def test_reproduce_shaped_training_quick(tmp_path):
         assert set(r["curves"]) == {"0.001", "0.01", "0.1"}, label
         assert r["largest_stable_lr"] in (0.001, 0.01, 0.1), label
         assert r["final"]["0.001"] is not None and r["final"]["0.001"] < r["curves"]["0.001"][0], label
+
+
+def test_bordelon_output_is_centred_and_its_coordinate_check_is_flat():
+    """bordelon with γ0 = 1/2: the output (f − f0)/γ0 is 0 at init (to rounding) and receives gradients; its
+    coordinate check (the sizes of the sp/mup test) is flat in width like μP's."""
+    from covsde.validate.training.tasks import make_net
+
+    p = make("bordelon", gamma0=0.5)
+    net = make_net("mlp", {}, p, 32, 2, "teacher", 4)
+    x = torch.randn(8, 4, 8)
+    f = net(x)
+    assert float(f.abs().max()) < 1e-6 and f.requires_grad  # 0 up to float32 rounding
+    task = Task("teacher", "mlp", {}, 2, 4)
+    r = coord_check(cfg(p), task)
+    assert abs(r["slope"]) < 0.15, r["layer_slopes"]

@@ -163,6 +163,7 @@ class TrainableNet(torch.nn.Module):
         f, hs = self.raw(x)
         if self.centre:
             with torch.no_grad():
-                f = f - self.f0[0].raw(x)[0]
+                f0 = self.f0[0].raw(x)[0]
+            f = f - f0
         f = f / self.gamma0
         return (f, hs + [f]) if record else f

@@ -30,7 +30,7 @@ MODELS = {
 def sizes(quick):
     if quick:
         return dict(n=32, depth=8, m=4, steps=12, lrs=[1e-3, 1e-2, 1e-1], batch=16)
-    return dict(n=64, depth=32, m=8, steps=60, lrs=[10 ** (k / 2) for k in range(-7, -1)], batch=32)
+    return dict(n=64, depth=32, m=8, steps=150, lrs=[10 ** (k / 4) for k in range(-14, -5)], batch=32)
 
 
 def largest_stable(final, curve0):
