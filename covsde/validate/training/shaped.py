@@ -60,6 +60,7 @@ def shaped_training(quick=False, log=sys.stderr):
 
 def figure(out):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -70,6 +71,7 @@ def figure(out):
             ax.plot(curve, label=f"lr {float(k):.2g}")
         ax.axhline(r["floor"], color="k", lw=0.6, ls=":")
         ax.set_yscale("log")
+        ax.set_ylim(0.8 * r["floor"], 4 * max(c[0] for c in r["curves"].values()))  # spikes clipped
         ax.set_title(f"{label}: largest stable lr {r['largest_stable_lr']}", fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
@@ -78,6 +80,7 @@ def figure(out):
         lrs = [float(k) for k in r["final"]]
         axes[2].plot(lrs, [float("nan") if v is None else v for v in r["final"].values()], marker="o", label=label)
     axes[2].set_xscale("log")
+    axes[2].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[2].set_xlabel("Adam learning rate")
     axes[2].set_ylabel(f"held-out loss after {out['steps']} steps")
     axes[2].legend(fontsize=8)
