@@ -1,4 +1,5 @@
-"""covsde train-check MODEL --param NAME --widths 32,64,128,256 --lrs LIST --steps K --task TASK --out DIR:
+"""covsde train-check MODEL --param NAME --widths 32,64,128,256 [--heads LIST] [--depths LIST] --lrs LIST
+--steps K --task TASK --out DIR:
 training checks of a parameterisation across width (coordinate check, learning-rate transfer, loss curves,
 the initial kernel against covsde's prediction), as DIR/report.json and four PNGs."""
 from __future__ import annotations
@@ -24,6 +25,14 @@ def add_arguments(p):
                         "prediction on a seeded random Markov chain); default teacher")
     p.add_argument("--optimizer", default="sgd", help="sgd or adam (default sgd)")
     p.add_argument("--depth", default="2", help="number of blocks L (default 2)")
+    p.add_argument("--heads", default=None, metavar="LIST",
+                   help="sweep the attention head count: comma-separated increasing integers, e.g. 1,2,4, each "
+                        "dividing every width (attention, standard-attention, transformer only); each runs the "
+                        "--lrs grid at the largest width and depth --depth (default: no sweep)")
+    p.add_argument("--depths", default=None, metavar="LIST",
+                   help="sweep the number of blocks L: comma-separated increasing integers, e.g. 2,4,8 (the "
+                        "parameterisation's depth factors at each L); each runs the --lrs grid at the largest "
+                        "width (default: no sweep)")
     p.add_argument("--m", default="4", help="tokens per input (default 4)")
     p.add_argument("--batch", default="32", help="inputs per training step (default 32)")
     p.add_argument("--coord-steps", default="4", help="steps of the coordinate check (default 4)")
@@ -70,6 +79,8 @@ def run(a):
 
     widths = parse_list("--widths", a.widths, int)
     lrs = None if a.lrs is None else parse_list("--lrs", a.lrs, float)
+    sweeps = {k: None if getattr(a, k) is None else parse_list(f"--{k}", getattr(a, k), int)
+              for k in ("heads", "depths")}
     pvals = parse_sets(a.pset)
     for k in pvals:
         if k not in ("alpha_A", "alpha_L", "beta0", "gamma0", "L0"):
@@ -81,7 +92,8 @@ def run(a):
     ints = {k: checks.integer(f"--{k.replace('_', '-')}", getattr(a, k), 1)
             for k in ("steps", "depth", "m", "batch", "coord_steps", "seeds")}
     kw = dict(param=a.param, task=a.task, widths=widths, lrs=lrs, optimizer=a.optimizer, given=parse_sets(a.set),
-              param_values=pvals, coord_lr=a.coord_lr, seed=checks.seed(a.seed, "--seed"), device=a.device, **ints)
+              param_values=pvals, coord_lr=a.coord_lr, seed=checks.seed(a.seed, "--seed"), device=a.device,
+              **sweeps, **ints)
     validate_request(a.model, max_memory=a.max_memory, **kw)  # refused before any folder is made
     out_folder(out)
     r = train_check(a.model, out=out, kernel=not a.no_kernel, progress=not a.quiet, max_memory=a.max_memory, **kw)
@@ -90,5 +102,9 @@ def run(a):
     print("best learning rate per width: " + ", ".join(f"n={n}: {v}" for n, v in r["lr_transfer"]["best_lr"].items()))
     if r["loss"]["rate"] is not None:
         print(f"loss-curve distance to n={widths[-1]} ∝ n^{r['loss']['rate']:.2f}")
+    for axis, sw in r["sweeps"].items():
+        d = ", ".join(f"{k}: {v:.3g}" for k, v in sw["distance"].items())
+        rate = "" if sw["rate"] is None else f" (∝ {axis[0].upper()}^{sw['rate']:.2f})"
+        print(f"{axis} sweep at n={sw['width']}: distance to {axis} {sw['values'][-1]}: {d or 'none'}{rate}")
     print(f"wrote {out}/report.json and the plots ({r['seconds']:.1f} s)")
     return 0

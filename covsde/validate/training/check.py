@@ -12,6 +12,8 @@ initial kernel against covsde's prediction.
   best rate per width the grid point of least final loss;
 * loss curves: at the largest width's best rate, every width's training-loss curve, its distance to the
   largest width's (mean over steps of |ℓ_n(t) − ℓ_N(t)|) and the fitted rate of that distance in log n;
+* heads and depth sweeps (:func:`axis_sweep`): the same at the largest width for each head count H or
+  depth L, the distance to the largest H's or L's curve, and its fitted rate in log H or log L;
 * initial kernel: 32 fresh networks at each width read the same input; their token
   Gram after each block, V_ℓ = h_ℓ h_ℓᵀ/n, averaged, against the iterated drift V_{ℓ+1} = V_ℓ + b(V_ℓ)/n^κ
   of the block's derivation from each network's own V_0 (the relative Frobenius error after the last
@@ -142,6 +144,23 @@ def curve_distances(widths, curves, best):
     vals = [dist[str(n)] for n in widths[:-1]]
     rate = slope(widths[:-1], vals) if len(vals) >= 2 else None
     return {"lr": best[top], "distance": dist, "rate": None if rate is None or math.isnan(rate) else rate}
+
+
+def axis_sweep(cfg, task, axis, values, progress=None):
+    """The loss curves across head counts (``axis`` "heads") or depths L (``axis`` "depths") at the largest
+    width, every other setting as in ``cfg``: for each value the full learning-rate grid (the depth factors
+    of the parameterisation at that L), its best rate, and each curve's distance to the largest value's
+    curve at the largest value's best rate, with the fitted rate of the distance in log H or log L."""
+    n, final, curves, best = cfg["widths"][-1], {}, {}, {}
+    for v in values:
+        if axis == "heads":
+            c = {**cfg, "set": {**cfg["set"], "heads": str(v)}, "widths": [n]}
+        else:
+            c = {**cfg, "depth": int(v), "widths": [n]}
+        f, cv, b = lr_sweep(c, task, progress)
+        final[str(v)], curves[str(v)], best[str(v)] = f[str(n)], cv[str(n)], b[str(n)]
+    return {"values": list(values), "width": n, "depth": cfg["depth"] if axis == "heads" else None,
+            "final": final, "best_lr": best, "curves": curves, **curve_distances(list(values), curves, best)}
 
 
 def kernel_check(cfg, task, networks=32):

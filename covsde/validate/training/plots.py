@@ -34,23 +34,34 @@ def coord_plot(report, path, plt):
     plt.close(fig)
 
 
-def curves_plot(report, path, plt):
-    loss = report["loss"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+def curves_panel(ax, loss, symbol, what, floor):
+    """One axis of the loss curves: each value's curve at the largest value's best rate, with its distance."""
     if loss["lr"] is not None:
         key = f"{loss['lr']:g}"
-        for n, per_lr in loss["curves"].items():
-            d = loss["distance"].get(n)
-            ax.plot(per_lr[key], label=f"n = {n}" + (f" (distance {d:.3g})" if d is not None else ""))
+        for v, per_lr in loss["curves"].items():
+            d = loss["distance"].get(v)
+            ax.plot(per_lr[key], label=f"{symbol} = {v}" + (f" (distance {d:.3g})" if d is not None else ""))
         rate = loss["rate"]
-        ax.set_title(f"loss at lr {key} (best of the largest width); distance ∝ n^{rate:.2f}" if rate is not None
-                     else f"loss at lr {key}")
-    if report.get("floor"):
-        ax.axhline(report["floor"], color="k", lw=0.6, ls=":", label="entropy rate")
+        ax.set_title(f"{what}: lr {key}" + (f"; distance ∝ {symbol}^{rate:.2f}" if rate is not None else ""),
+                     fontsize=9)
+    if floor:
+        ax.axhline(floor, color="k", lw=0.6, ls=":", label="entropy rate")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def curves_plot(report, path, plt):
+    """loss_curves.png: a panel for the widths, and one per swept axis (heads H, depth L)."""
+    sweeps = report.get("sweeps") or {}
+    fig, axes = plt.subplots(1, 1 + len(sweeps), figsize=(6.5 * (1 + len(sweeps)), 4.2), squeeze=False)
+    curves_panel(axes[0][0], report["loss"], "n", "across widths (best lr of the largest)", report.get("floor"))
+    for ax, (axis, sw) in zip(axes[0][1:], sweeps.items()):
+        symbol = "H" if axis == "heads" else "L"
+        where = f"n = {sw['width']}" + (f", L = {sw['depth']}" if sw.get("depth") else "")
+        curves_panel(ax, sw, symbol, f"across {'heads' if symbol == 'H' else 'depths'} ({where})",
+                     report.get("floor"))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
