@@ -141,6 +141,13 @@ BAD = [
     (["mlp", "--optimizer", "rmsprop"], "'rmsprop'"), (["mlp", "--set", "gamma=0.5"], "'gamma'"),
     (["mlp", "--pset", "alpha_A=1"], "alpha_A"), (["mlp", "--steps", "0"], "--steps"),
     (["mlp", "--device", "tpu"], "'tpu'"),
+    (["mlp", "--heads", "1,2"], "'mlp'"), (["resnet", "--heads", "1,2"], "'resnet'"),
+    (["attention", "--heads", "1,x"], "'x'"), (["attention", "--heads", "0,2"], "'0'"),
+    (["attention", "--heads", "2,1"], "[2, 1]"), (["attention", "--heads", "2"], "[2]"),
+    (["attention", "--heads", "1,1000"], "1000"), (["attention", "--widths", "32,64", "--heads", "1,3"], "3 heads"),
+    (["attention", "--set", "heads=2", "--heads", "1,2"], "--set heads"),
+    (["mlp", "--depths", "2,2.5"], "'2.5'"), (["mlp", "--depths", "4,2"], "[4, 2]"), (["mlp", "--depths=-1,2"], "'-1'"),
+    (["mlp", "--depths", "2,1000"], "1000"), (["mlp", "--depths", "2"], "[2]"),
 ]
 
 
@@ -198,3 +205,77 @@ def test_bordelon_output_is_centred_and_its_coordinate_check_is_flat():
     task = Task("teacher", "mlp", {}, 2, 4)
     r = coord_check(cfg(p), task)
     assert abs(r["slope"]) < 0.15, r["layer_slopes"]
+
+
+SWEEP_SIZE = [(["mlp", "--widths", "32,1024", "--steps", "1000"], ["--depths", "2,4,8,16,32"], "COVSDE_MAX_WORK"),
+              (["transformer", "--widths", "64,1024", "--steps", "5", "--max-memory", "4G"], ["--heads", "1,64"],
+               "--max-memory")]
+
+
+@pytest.mark.parametrize("args,sweep,named", SWEEP_SIZE)
+def test_sweep_runs_are_counted_in_the_size_check(capsys, tmp_path, monkeypatch, args, sweep, named):
+    """The work and memory estimates count the heads and depth sweeps: a check that fits without them (it
+    reaches the run, stubbed here) is refused with them (exit 2, one line)."""
+    import covsde.validate.training as training
+    from covsde.validate.training.report import estimate
+
+    def stub(*a, **k):
+        raise SystemExit(99)
+
+    monkeypatch.setattr(training, "train_check", stub)
+    with pytest.raises(SystemExit, match="99"):
+        main(["train-check", *args, "--out", str(tmp_path / "a")])
+    code = main(["train-check", *args, *sweep, "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err and err.count("\n") == 1, err
+    base = estimate([32, 64], 2, 4, 32, 10, 2, 2, 1)
+    heads = estimate([32, 64], 2, 4, 32, 10, 2, 2, 1, heads=[1, 8])
+    deep = estimate([32, 64], 2, 4, 32, 10, 2, 2, 1, depths=[2, 16])
+    assert heads[0] > base[0] and heads[1] > base[1] and deep[0] > base[0] and deep[1] > base[1]
+
+
+def png_width(path):
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+def test_train_check_cli_sweeps_heads_and_depths(capsys, tmp_path):
+    """A tiny attention run (widths 16, 32; --heads 1,2 --depths 2,4; two rates; 3 steps): report.json keeps the
+    width keys and gains "sweeps" with, per axis, the values, the width they ran at, the final losses over the
+    grid, the best rate and the distance to the largest value's curve; loss_curves.png has three panels (wider
+    than a run without sweeps)."""
+    common = ["--param", "mup", "--widths", "16,32", "--lrs", "0.5,1", "--steps", "3", "--coord-steps", "2",
+              "--seeds", "1", "--m", "3", "--quiet", "--no-kernel"]
+    out, plain = tmp_path / "sw", tmp_path / "plain"
+    code = main(["train-check", "attention", *common, "--heads", "1,2", "--depths", "2,4", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "heads sweep at n=32" in capsys.readouterr().out
+    r = json.loads((out / "report.json").read_text())
+    assert set(r["lr_transfer"]["best_lr"]) == {"16", "32"} and set(r["loss"]["final"]["16"]) == {"0.5", "1"}
+    assert set(r["sweeps"]) == {"heads", "depths"}
+    for axis, vals in (("heads", ["1", "2"]), ("depths", ["2", "4"])):
+        sw = r["sweeps"][axis]
+        assert sw["values"] == [int(v) for v in vals] and sw["width"] == 32, sw
+        assert set(sw["final"]) == set(vals) and set(sw["final"]["1" if axis == "heads" else "2"]) == {"0.5", "1"}
+        assert set(sw["best_lr"]) == set(vals) and set(sw["distance"]) == {vals[0]}
+        assert len(sw["curves"][vals[0]]["0.5"]) == 3
+    # the two head counts and the two depths are different networks: their curves differ
+    assert r["sweeps"]["heads"]["distance"]["1"] > 0 and r["sweeps"]["depths"]["distance"]["2"] > 0
+    assert main(["train-check", "attention", *common, "--out", str(plain)]) == 0
+    assert json.loads((plain / "report.json").read_text())["sweeps"] == {}
+    assert png_width(out / "loss_curves.png") > 2.5 * png_width(plain / "loss_curves.png")
+
+
+def test_depth_sweep_under_depth_mup_converges_in_depth():
+    """Residual networks at n = 64, language task, SGD η = 0.5, 40 steps, depths L = 2, 4, 8, 16 (the axis sweep
+    of train-check --depths): under depth-mup (branches (L/L0)^(−1/2), λ = 1) the loss curve's distance to the
+    L = 16 curve shrinks with L (measured 0.072, 0.042, 0.035: ∝ L^−0.52); under mup (fixed branch 1/√2, no
+    depth factor) at the same rate the L = 16 run diverges."""
+    from covsde.validate.training.check import axis_sweep
+
+    task = Task("language", "resnet", {}, 2, 4)
+    sw = {p: axis_sweep(cfg(make(p), model="resnet", task="language", widths=[64], lrs=[0.5]), task, "depths",
+                        [2, 4, 8, 16]) for p in ("depth-mup", "mup")}
+    d = sw["depth-mup"]["distance"]
+    assert d["2"] > d["4"] > d["8"] and sw["depth-mup"]["rate"] < -0.3, d
+    assert all(v is not None for v in sw["depth-mup"]["final"].values())
+    assert sw["mup"]["final"]["16"]["0.5"] is None, sw["mup"]["final"]
