@@ -104,7 +104,7 @@ def run(a):
         print(f"loss-curve distance to n={widths[-1]} ∝ n^{r['loss']['rate']:.2f}")
     for axis, sw in r["sweeps"].items():
         d = ", ".join(f"{k}: {v:.3g}" for k, v in sw["distance"].items())
-        rate = "" if sw["rate"] is None else f" (∝ {axis[0].upper()}^{sw['rate']:.2f})"
+        rate = "" if sw["rate"] is None else f" (∝ {'H' if axis == 'heads' else 'L'}^{sw['rate']:.2f})"
         print(f"{axis} sweep at n={sw['width']}: distance to {axis} {sw['values'][-1]}: {d or 'none'}{rate}")
     print(f"wrote {out}/report.json and the plots ({r['seconds']:.1f} s)")
     return 0

@@ -4,7 +4,9 @@ the plots coord_check.png, loss_curves.png, lr_transfer.png and initial_kernel.p
 report.json keys scripts rely on: ``"coord_check": {"widths": [...], "slope": S, ...}`` (S the largest over
 layers of the fitted slope in log n of the activation change after the last step),
 ``"lr_transfer": {"best_lr": {"32": lr, ...}}``, ``"loss": {"final": {"32": {"<lr>": loss or null, ...}}}``;
-also ``"loss": {"curves": ..., "distance": ..., "rate": ...}`` and ``"initial_kernel"``.
+also ``"loss": {"curves": ..., "distance": ..., "rate": ...}``, ``"initial_kernel"``, and ``"sweeps"``:
+``{"heads": ..., "depths": ...}`` for the axes swept (empty without ``heads``/``depths``), each as
+:func:`.check.axis_sweep` returns it.
 """
 from __future__ import annotations
 
