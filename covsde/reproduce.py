@@ -1,6 +1,7 @@
 """``covsde reproduce NAME``: the paper figures, as PNGs plus a JSON of the numbers.
 
-NAME ∈ rank-collapse, mlp-density, transformer-density, explosion, tau-sweep, gamma-sweep.
+NAME ∈ rank-collapse, mlp-density, transformer-density, explosion, tau-sweep, gamma-sweep, shaped-training
+(training; see :mod:`covsde.validate.training.shaped`).
 ``--quick`` shrinks sample sizes (CI).  Output: DIR (default ``reproduce-out/NAME``) gets
 NAME.png and NAME.json; existing files are not overwritten without ``--force``.
 """
@@ -18,7 +19,8 @@ from .common.stats import mean_correlation, quantiles, rho01
 from .derive import derive
 from .derive.variants import build
 
-FIGURES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
+FIGURES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep",
+           "shaped-training")
 G8 = "0.35355339"  # γ = √(1/8)
 
 
@@ -254,8 +256,16 @@ def gamma_sweep(quick):
     return {"n": n, "samples": samples, "rows": rows}, {"": fig}
 
 
+def shaped_training(quick):
+    """Deep Transformers without normalisation, shaped vs standard attention, trained on a synthetic language."""
+    from .validate.training.shaped import shaped_training as run
+
+    return run(quick)
+
+
 RUNNERS = {"rank-collapse": rank_collapse, "mlp-density": mlp_density, "transformer-density": transformer_density,
-           "explosion": explosion, "tau-sweep": tau_sweep, "gamma-sweep": gamma_sweep}
+           "explosion": explosion, "tau-sweep": tau_sweep, "gamma-sweep": gamma_sweep,
+           "shaped-training": shaped_training}
 
 
 def outputs_exist(name, out):

@@ -10,6 +10,8 @@ them stable.  One module per command (``add_arguments(parser)``, ``run(args) -> 
     covsde demo [--out DIR]
     covsde reproduce NAME [--out DIR] [--quick]
     covsde phase VARIANT --x NAME=LO:HI --y NAME=LO:HI [--steps K] [--set ...] --out DIR [--force]
+    covsde train-check MODEL [--param sp|mup|depth-mup|bordelon] [--widths 32,64,...] [--lrs LIST] [--steps K]
+                    [--task teacher|language] [--optimizer sgd|adam] [--depth L] --out DIR [--force]
 
 Exit codes: 0 done; 1 a suite entry failed validation, or an internal error (one line; the traceback
 with COVSDE_DEBUG=1); 2 bad input or a refused request (one line on stderr naming the bad value or
@@ -21,12 +23,12 @@ import argparse
 import os
 import sys
 
-from . import demo, derive, phase, reproduce, simulate, suite, validate
+from . import demo, derive, phase, reproduce, simulate, suite, train_check, validate
 from .common import UsageError
 
 EXIT_USAGE = 2
 COMMANDS = {"derive": derive, "simulate": simulate, "validate": validate, "suite": suite, "demo": demo,
-            "reproduce": reproduce, "phase": phase}
+            "reproduce": reproduce, "phase": phase, "train-check": train_check}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,8 @@ from .common import UsageError, out_folder
 HELP = "reproduce a published figure"
 EXAMPLES = ('  covsde reproduce rank-collapse --quick\n')
 # covsde.reproduce.FIGURES, written out so that `covsde --help` stays light (tests/cli/test_help.py compares)
-FIGURE_NAMES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep")
+FIGURE_NAMES = ("rank-collapse", "mlp-density", "transformer-density", "explosion", "tau-sweep", "gamma-sweep",
+                "shaped-training")
 
 
 def add_arguments(p):

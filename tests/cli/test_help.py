@@ -32,7 +32,7 @@ def missing_help(parser):
 
 def test_every_option_of_every_command_has_help():
     commands = subparsers(build_parser())
-    assert set(commands) == {"derive", "simulate", "validate", "suite", "demo", "reproduce", "phase"}
+    assert set(commands) == {"derive", "simulate", "validate", "suite", "demo", "reproduce", "phase", "train-check"}
     problems = [f"{cmd} {p}" for cmd, sub in commands.items() for p in missing_help(sub)]
     assert problems == []
     for cmd, sub in commands.items():
