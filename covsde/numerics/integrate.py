@@ -32,6 +32,9 @@ LANES_MAX_M = 48  # auto: lanes up to here (Transformer, 256 paths: m = 48 lanes
 #                   m = 64: 2.13 s vs 1.82 s — the lane buffers outgrow the caches, BLAS wins)
 
 
+MAX_V0_ENTRY = 1e100  # larger entries overflow the checks (V − Vᵀ, eigenvalues) and every step
+
+
 def check_V0(V0, m=None, name="V0", state="V"):
     """A symmetric positive-definite finite m×m float array (with ``state="correlation"``: unit diagonal),
     or a CovsdeInputError naming the problem."""
@@ -41,14 +44,17 @@ def check_V0(V0, m=None, name="V0", state="V"):
         raise CovsdeInputError(f"{name} must be a square matrix of numbers, got {str(V0)[:200]}") from None
     if A.ndim == 0:
         A = A.reshape(1, 1)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise CovsdeInputError(f"{name} must be a square matrix, got shape {A.shape}")
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise CovsdeInputError(f"{name} must be a square matrix (at least 1×1), got shape {A.shape}")
     limits.check_count(f"the size of {name}", A.shape[0], limits.max_m(), "COVSDE_MAX_M")
     if m is not None and A.shape[0] != m:
         raise CovsdeInputError(f"{name} is {A.shape[0]}×{A.shape[0]} but m = {m}")
     if not np.all(np.isfinite(A)):
         i, j = np.argwhere(~np.isfinite(A))[0]
         raise CovsdeInputError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{i}][{j}] = {A[i, j]}")
+    if A.size and np.abs(A).max() > MAX_V0_ENTRY:
+        i, j = np.unravel_index(np.argmax(np.abs(A)), A.shape)
+        raise CovsdeInputError(f"{name}[{i}][{j}] = {A[i, j]:g} is too large (entries at most {MAX_V0_ENTRY:g} in size)")
     if not np.allclose(A, A.T, rtol=1e-10, atol=1e-12):
         i, j = np.unravel_index(np.argmax(np.abs(A - A.T)), A.shape)
         raise CovsdeInputError(f"{name} is not symmetric: {name}[{i}][{j}]={A[i, j]} but {name}[{j}][{i}]={A[j, i]}")
