@@ -177,7 +177,7 @@ def setup_variant(args, V0_text):
     from ..derive.variants import build
 
     V0 = parse_V0(V0_text)
-    m = parse_m(args.m) if args.m else V0.shape[0]
+    m = parse_m(args.m) if args.m is not None else V0.shape[0]
     if V0.shape[0] != m:
         raise UsageError(f"--V0 is {V0.shape[0]}×{V0.shape[0]} but --m is {m}")
     block, params = build(args.variant, variant_params(args))
@@ -204,6 +204,8 @@ def _writable(folder: Path, flag: str, target=None):
 def out_file(path, force, flag="--out"):
     """An output file path, checked before any work: not a folder, not clobbered without --force,
     in an existing writable folder."""
+    if not str(path).strip():
+        raise UsageError(f"{flag} is empty: give a file name")
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {p} is a folder: give a file name")
@@ -216,9 +218,16 @@ def out_file(path, force, flag="--out"):
     return p
 
 
+def out_folder_name(path, flag="--out"):
+    """``path`` unless it is empty (an empty --out would mean the current folder)."""
+    if not str(path).strip():
+        raise UsageError(f"{flag} is empty: give a folder name")
+    return path
+
+
 def out_folder(path, flag="--out"):
     """An output folder, created if missing and checked writable before any work."""
-    d = Path(path)
+    d = Path(out_folder_name(path, flag))
     if d.exists() and not d.is_dir():
         raise UsageError(f"{flag} {d} exists and is not a folder")
     try:
