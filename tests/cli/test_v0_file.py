@@ -27,7 +27,7 @@ def test_json_and_npy_files_give_the_same_V0(tmp_path):
 @pytest.mark.parametrize("content,named", [
     ("missing", "no such file"),
     ("folder", "folder"),
-    ("notjson", "not valid JSON"),
+    ("notjson", "never closed"),
     ("pickle", "not a readable .npy"),
     ("strings", "must hold numbers"),
     ("notpsd", "not positive definite"),
