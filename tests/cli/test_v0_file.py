@@ -28,7 +28,7 @@ def test_json_and_npy_files_give_the_same_V0(tmp_path):
     ("missing", "no such file"),
     ("folder", "folder"),
     ("notjson", "never closed"),
-    ("pickle", "not a readable .npy"),
+    ("pickle", "got dtype object"),
     ("strings", "must hold numbers"),
     ("notpsd", "not positive definite"),
     ("nan", "non-finite"),
