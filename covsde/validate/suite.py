@@ -38,6 +38,7 @@ from ..common.errors import CovsdeInputError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "suites"
 MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 32
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
@@ -142,10 +143,27 @@ def _read(spec):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CovsdeInputError(f"suite {str(p)!r} is not UTF-8 text (byte {exc.start})") from None
+    depth = max_depth(text)
+    if depth > MAX_DEPTH:
+        raise CovsdeInputError(f"{p}: arrays or tables nested {depth} deep (at most {MAX_DEPTH})")
     try:
         return p, text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CovsdeInputError(f"{p}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise CovsdeInputError(f"{p}: nested too deeply to read") from None
+
+
+def max_depth(text):
+    """The deepest nesting of [ and { in ``text`` (an upper bound: brackets in strings count too)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _check_entry(e, where):
@@ -162,7 +180,7 @@ def _check_entry(e, where):
         try:
             out[k] = SCHEMA[k](v)
         except CovsdeInputError as exc:
-            raise CovsdeInputError(f"{where}: {k} {exc}") from None
+            raise CovsdeInputError(f"{where}: {exc}" if str(exc).startswith(k) else f"{where}: {k} {exc}") from None
     try:
         resolve(out["variant"], out.get("set", {}))
     except CovsdeInputError as exc:
@@ -218,8 +236,7 @@ def _entry_arguments(e):
     V0 = np.asarray(e["V0"], float)
     d = derive(block, int(e.get("m", V0.shape[0])), name=e["variant"], kappa=params.get("kappa", 1))
     if not d.has_limit or d.parameters:
-        raise CovsdeInputError(f"entry {e['name']!r}: " + (d.reason if not d.has_limit else
-                               f"give values for {[s.name for s in d.parameters]}"))
+        raise CovsdeInputError(d.reason if not d.has_limit else f"give values for {[s.name for s in d.parameters]}")
     kw = dict(samples=int(e.get("samples", 1000)), backend=e.get("backend", "exact"), device=e.get("device"),
               dtype=e.get("dtype", "float64"), seed=int(e.get("seed", 0)), onestep_samples=e.get("onestep_samples"))
     return block, d, V0, float(e["T"]), e["widths"], kw, params
@@ -231,10 +248,10 @@ def check_entries(entries, here=True):
     from .validation import check_request
 
     for e in entries:
-        block, d, V0, T, widths, kw, _ = _entry_arguments(e)
-        if not here:
-            kw["device"] = None  # a worker of a remote cluster may have the GPU this machine lacks
         try:
+            block, d, V0, T, widths, kw, _ = _entry_arguments(e)
+            if not here:
+                kw["device"] = None  # a worker of a remote cluster may have the GPU this machine lacks
             check_request(block, d, V0, T, widths, alpha=0.01, sde_paths=None, dt=None, values=None, **kw)
         except CovsdeInputError as exc:
             raise type(exc)(f"entry {e['name']!r}: {exc}") from None

@@ -295,7 +295,10 @@ power = false
     ("seed = 1180591620717411303424", "seed must be ≤ 9223372036854775807"),
     ("V0 = [[1e308, 0.0], [0.0, 1e308]]", "1e+308"),
     ('set = { q = "1e-300" }', "q=1e-300"),
-], ids=["cuda", "samples", "onestep", "widths", "T-huge", "T-tiny", "seed", "V0", "set-q"])
+    ("V0 = " + "[" * 5000 + "]" * 5000, "nested 5000 deep"),
+    ('variant = "attention"\nset = { mask = "[[1,0],[1,1]]", gamma = "0.5", tau0 = "1" }\n'
+     "V0 = [[1.0, 0.2, 0.1], [0.2, 1.0, 0.1], [0.1, 0.1, 1.0]]", "entry 'a': the mask is 2×2 but m = 3"),
+], ids=["cuda", "samples", "onestep", "widths", "T-huge", "T-tiny", "seed", "V0", "set-q", "deep-toml", "mask-m"])
 def test_suite_entries_are_checked_before_the_first_runs(capsys, tmp_path, extra, named):
     """Every entry's request is checked before anything runs or prints: one line, exit 2."""
     if extra.startswith("device") and __import__("torch").cuda.is_available():
