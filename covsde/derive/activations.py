@@ -181,7 +181,7 @@ class ShapedSmooth(Activation):
         self.phi = phi_expr
         self.label = phi.strip() if isinstance(phi, str) else str(phi_expr)
         self.a = value("a", a, positive=True)
-        self.q = value("q", q, positive=True, number=True)
+        self.q = value("p", q, positive=True, number=True)  # the shaping exponent p (stored as q)
         if self.q < MIN_SMOOTH_P:
             raise CovsdeInputError(f"p={self.q} with a smooth activation: its series needs 1 + ⌊1/p⌋ Taylor terms of φ "
                                    f"(more than 11 take minutes): p must be ≥ {MIN_SMOOTH_P}")
