@@ -41,13 +41,15 @@ def _number(tok):
     return (int(t) if is_int and abs(x) < 2**53 else x), None
 
 
-def _depth(src, max_depth):
+def nesting_depth(src: str, opens: str = "[(", closes: str = "])") -> int:
+    """The deepest nesting of the brackets ``opens`` in ``src`` (an upper bound: brackets inside
+    strings count too), found without parsing."""
     depth = deepest = 0
     for ch in src:
-        if ch in "[(":
+        if ch in opens:
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "])":
+        elif ch in closes:
             depth -= 1
     return deepest
 
@@ -63,7 +65,7 @@ def read_numbers(text, name: str, *, expected: str = "a JSON/Python list of numb
         raise CovsdeInputError(f"{name} is empty; expected {expected}")
     if len(src) > max_chars:
         raise CovsdeInputError(f"{name} is {len(src)} characters long (the limit is {max_chars}); expected {expected}")
-    if _depth(src, max_depth) > max_depth:
+    if nesting_depth(src) > max_depth:
         raise CovsdeInputError(f"{name} is nested more than {max_depth} deep; expected {expected}")
     fast = _json(src, max_items, booleans)
     return fast if fast is not None else _scan(src, name, expected, max_items, booleans)

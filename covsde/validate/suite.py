@@ -143,7 +143,9 @@ def _read(spec):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CovsdeInputError(f"suite {str(p)!r} is not UTF-8 text (byte {exc.start})") from None
-    depth = max_depth(text)
+    from ..common.literal import nesting_depth
+
+    depth = nesting_depth(text, "[{", "]}")
     if depth > MAX_DEPTH:
         raise CovsdeInputError(f"{p}: arrays or tables nested {depth} deep (at most {MAX_DEPTH})")
     try:
@@ -152,18 +154,6 @@ def _read(spec):
         raise CovsdeInputError(f"{p}: malformed TOML: {exc}") from None
     except RecursionError:
         raise CovsdeInputError(f"{p}: nested too deeply to read") from None
-
-
-def max_depth(text):
-    """The deepest nesting of [ and { in ``text`` (an upper bound: brackets in strings count too)."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 def _check_entry(e, where):
