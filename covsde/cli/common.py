@@ -98,54 +98,99 @@ def integer(name, text, minimum=1):
 MAX_V0_FILE_BYTES = 64 * 1024**2
 
 
-def _V0_file(path_text):
-    """--V0 @FILE: a JSON matrix (any suffix but .npy) or a NumPy .npy array (no pickles)."""
+def _read_bounded(path_text, limit):
+    """The bytes of a regular, non-empty file of at most ``limit`` bytes (not a folder, device, pipe or
+    pseudo-file such as /proc/...: those report size 0 or never end)."""
+    import stat
+
+    flag = f"--V0 @{path_text}"
+    try:
+        st = os.stat(path_text)  # before opening: opening a FIFO would wait for a writer
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{flag}: no such file (it is a folder)")
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{flag} is not a regular file (a device, pipe or socket): give a .json or .npy file")
+        if st.st_size == 0:
+            raise UsageError(f"{flag} is empty (or a pseudo-file such as /proc/...): give a .json or .npy file")
+        if st.st_size > limit:
+            raise UsageError(f"{flag} is {st.st_size} bytes (the limit is {limit})")
+        with open(path_text, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{flag}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise UsageError(f"{flag} grew past {limit} bytes while it was read")
+    return data
+
+
+def _npy(data, path_text, m_limit):
+    """A .npy array from its bytes: the header (dtype, shape) checked before the data is read."""
+    import io
+
     import numpy as np
 
-    path = Path(path_text)
+    flag = f"--V0 @{path_text}"
+    buf = io.BytesIO(data)
+    try:
+        fmt = np.lib.format
+        version = fmt.read_magic(buf)
+        shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(buf)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise UsageError(f"{flag} is not a readable .npy array ({exc})") from None
+    if dtype.hasobject or dtype.kind not in "fiu":
+        raise UsageError(f"{flag} must hold numbers, got dtype {dtype}")
+    if len(shape) != 2 or shape[0] != shape[1] or not 1 <= shape[0] <= m_limit:
+        raise UsageError(f"{flag} must hold a square m×m matrix with 1 ≤ m ≤ {m_limit}, its header says shape "
+                         f"{shape}")
+    if len(data) - buf.tell() < dtype.itemsize * shape[0] * shape[1]:
+        raise UsageError(f"{flag} is truncated: its header says shape {shape} of {dtype}")
+    buf.seek(0)
+    try:
+        return np.load(buf, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"{flag} is not a readable .npy array ({exc})") from None
+
+
+def _V0_file(path_text):
+    """--V0 @FILE: a JSON matrix (any suffix but .npy) or a NumPy .npy array (no pickles)."""
+    from ..common import limits
+    from ..numerics.integrate import check_V0
+
     if not path_text:
         raise UsageError("--V0 @FILE needs a file name after @")
-    if not path.is_file():
-        raise UsageError(f"--V0 @{path_text}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
-    size = path.stat().st_size
-    if size > MAX_V0_FILE_BYTES:
-        raise UsageError(f"--V0 @{path_text} is {size} bytes (the limit is {MAX_V0_FILE_BYTES})")
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise UsageError(f"--V0 @{path_text} is not a readable .npy array ({exc})") from None
-        if arr.dtype.kind not in "fiu":
-            raise UsageError(f"--V0 @{path_text} must hold numbers, got dtype {arr.dtype}")
-        from ..numerics.integrate import check_V0
-
-        return check_V0(arr, None, f"V0 (from {path_text})")
+    data = _read_bounded(path_text, MAX_V0_FILE_BYTES)
+    if Path(path_text).suffix.lower() == ".npy":
+        return check_V0(_npy(data, path_text, limits.max_m()), None, f"V0 (from {path_text})")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"--V0 @{path_text} is neither UTF-8 JSON nor a .npy file") from None
     return parse_V0(text, limit=MAX_V0_FILE_BYTES)
 
 
+V0_FORM = "a JSON/Python list of numbers such as [[1, 0.2], [0.2, 1]], or @FILE.json / @FILE.npy"
+
+
 def parse_V0(text, limit=MAX_V0_CHARS):
-    """--V0 as a JSON matrix (a number is read as a 1×1 matrix), or @FILE (JSON, or .npy)."""
+    """--V0 as a matrix written in JSON or as a Python list of numbers (``.2``, ``1e-3``, ``-0.``; read
+    by :func:`covsde.common.literal.read_numbers`, nothing evaluated; a number is read as a 1×1 matrix),
+    or @FILE (JSON, or .npy)."""
+    from ..common.literal import read_numbers
+
     if text.startswith("@") and limit == MAX_V0_CHARS:
         return _V0_file(text[1:])
     if len(text) > limit:
         raise UsageError(f"--V0 is {len(text)} characters long (the limit is {limit}; "
                          f"a large V0 can be read from a file: --V0 @FILE.json or @FILE.npy)")
-    try:
-        val = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--V0 is not valid JSON ({exc.msg}): {text[:200]!r}") from None
-    except RecursionError:
-        raise UsageError("--V0 is nested too deeply: give a JSON list of rows, e.g. [[1,0.2],[0.2,1]]") from None
-    if isinstance(val, (int, float)) and not isinstance(val, bool):
+    val = read_numbers(text, "--V0", expected=V0_FORM, max_chars=limit)
+    if isinstance(val, (int, float)):
         val = [[val]]
-    if not isinstance(val, list) or not all(isinstance(r, list) for r in val):
-        raise UsageError(f"--V0 must be a JSON list of rows, got {text[:200]!r}")
-    if any(not isinstance(x, (int, float)) or isinstance(x, bool) for r in val for x in r):
-        raise UsageError(f"--V0 entries must be numbers, got {text[:200]!r}")
+    if not isinstance(val, list) or not val or not all(isinstance(r, list) for r in val):
+        raise UsageError(f"--V0 must be a list of rows, got {text[:200]!r}; expected {V0_FORM}")
+    if any(not isinstance(x, (int, float)) for r in val for x in r):
+        raise UsageError(f"--V0 entries must be numbers, got {text[:200]!r}; expected {V0_FORM}")
     if len({len(r) for r in val}) > 1:
         raise UsageError(f"--V0 rows have different lengths: {text[:200]!r}")
     from ..numerics.integrate import check_V0
@@ -159,7 +204,7 @@ def setup_variant(args, V0_text):
     from ..derive.variants import build
 
     V0 = parse_V0(V0_text)
-    m = parse_m(args.m) if args.m else V0.shape[0]
+    m = parse_m(args.m) if args.m is not None else V0.shape[0]
     if V0.shape[0] != m:
         raise UsageError(f"--V0 is {V0.shape[0]}×{V0.shape[0]} but --m is {m}")
     block, params = build(args.variant, variant_params(args))
@@ -186,6 +231,8 @@ def _writable(folder: Path, flag: str, target=None):
 def out_file(path, force, flag="--out"):
     """An output file path, checked before any work: not a folder, not clobbered without --force,
     in an existing writable folder."""
+    if not str(path).strip():
+        raise UsageError(f"{flag} is empty: give a file name")
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {p} is a folder: give a file name")
@@ -198,9 +245,16 @@ def out_file(path, force, flag="--out"):
     return p
 
 
+def out_folder_name(path, flag="--out"):
+    """``path`` unless it is empty (an empty --out would mean the current folder)."""
+    if not str(path).strip():
+        raise UsageError(f"{flag} is empty: give a folder name")
+    return path
+
+
 def out_folder(path, flag="--out"):
     """An output folder, created if missing and checked writable before any work."""
-    d = Path(path)
+    d = Path(out_folder_name(path, flag))
     if d.exists() and not d.is_dir():
         raise UsageError(f"{flag} {d} exists and is not a folder")
     try:

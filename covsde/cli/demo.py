@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import out_folder
+from .common import out_folder_name, out_folder
 
 HELP = "the end-to-end demo"
 EXAMPLES = ('  covsde demo --out demo-out\n')
@@ -19,7 +19,7 @@ def add_arguments(p):
 def run(a):
     from ..demo import run_demo
 
-    out = Path(a.out)
+    out = Path(out_folder_name(a.out))
     if out.is_dir() and any(out.iterdir()) and not a.force:
         raise FileExistsError(f"{out} exists and is not empty (use --force to overwrite)")
     out_folder(out)

@@ -31,7 +31,7 @@ def run(a):
     from ..derive import derive
     from ..derive.variants import build
 
-    m = parse_m(a.m or "2")
+    m = parse_m(a.m if a.m is not None else "2")
     block, params = build(a.variant, variant_params(a))
     res = derive(block, m, use_cache=not a.no_cache, name=a.variant, engine=a.engine, kappa=params.get("kappa", 1))
     if a.format == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .common import M_HELP, VARIANT_HELP, UsageError, out_folder, parse_m, variant_params
+from .common import M_HELP, VARIANT_HELP, UsageError, out_folder, out_folder_name, parse_m, variant_params
 
 HELP = "the regime over a grid of two scaling exponents"
 EXAMPLES = ('  covsde phase resnet --x q=0:1 --y p=0:1 --steps 9 --out phase-resnet\n')
@@ -76,9 +76,9 @@ def run(a):
     from ..derive.phase import phase_diagram
 
     x, y = parse_axis("--x", a.x), parse_axis("--y", a.y)
-    m = parse_m(a.m or "2")
+    m = parse_m(a.m if a.m is not None else "2")
     given = variant_params(a)
-    out = Path(a.out)
+    out = Path(out_folder_name(a.out))
     for f in ("phase.json", "phase.png"):
         if (out / f).exists() and not a.force:
             raise FileExistsError(f"{out / f} exists (use --force to overwrite)")

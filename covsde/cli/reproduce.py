@@ -23,7 +23,7 @@ def run(a):
 
     if a.name not in FIGURES:
         raise UsageError(f"unknown reproduction {a.name!r} (known: {', '.join(FIGURES)})")
-    out = a.out or f"reproduce-out/{a.name}"
+    out = a.out if a.out is not None else f"reproduce-out/{a.name}"
     clash = outputs_exist(a.name, out)
     if clash and not a.force:
         raise FileExistsError(f"{clash} exists (use --force to overwrite)")

@@ -72,13 +72,13 @@ def run(a):
     d, block, params, V0, m = setup_variant(a, a.V0)
     T, dt, paths, nsteps = check_time(number("T", a.T), number("dt", a.dt), integer("paths", a.paths))
     seed = integer("seed", a.seed, 0)
-    threshold = number("threshold", a.threshold) if a.threshold else 1e6
+    threshold = number("threshold", a.threshold) if a.threshold is not None else 1e6
     if a.max_memory is not None:
         limits.parse_bytes(a.max_memory)
     if a.ode and a.weak_order == "2":
         raise CovsdeInputError("--weak-order 2 extrapolates a simulation in dt: it does not apply to --ode")
-    check_simulation_size(paths, 1, m, nsteps, a.max_memory)
-    out = out_file(a.out, a.force) if a.out else None
+    check_simulation_size(paths, 1, m, nsteps, a.max_memory, levels=1 if a.ode else int(a.weak_order))
+    out = out_file(a.out, a.force) if a.out is not None else None
     VT, alive, counts, summ, scheme, paths_used, dt_used, tsave = _solve(a, d, V0, T, dt, paths, seed, threshold)
     rep = {"variant": a.variant, "m": m, "params": {k: str(v) for k, v in params.items()}, "T": T, "dt": dt_used,
            "paths": paths_used, "seed": seed, "scheme": scheme, "survived": counts["survived"],

@@ -33,7 +33,7 @@ def run(a):
 
     workers = check_workers(a.executor, integer("workers", a.workers, 1), a.scheduler, a.cluster)
     name, entries = load_suite(a.file)  # the whole file is checked before anything runs
-    out = out_folder(a.out or f"suite-out/{name}")
+    out = out_folder(a.out if a.out is not None else f"suite-out/{name}")
     for e in entries:
         entry_folder(out, e["name"])
     out, rows = run_suite(a.file, out, progress=not a.quiet, executor=a.executor, workers=workers,

@@ -69,7 +69,7 @@ def run(a):
     kw = dict(samples=samples, backend=a.backend, device=a.device, dtype=a.dtype, seed=seed,
               onestep_samples=None, max_memory=a.max_memory, target=a.target)
     check_request(block, d, V0, T, widths, alpha=0.01, sde_paths=None, dt=None, values=None, **kw)
-    out = prepare_out(a.out, a.force) if a.out else None
+    out = prepare_out(a.out, a.force) if a.out is not None else None
     report, samples_ = validate(block, d, V0, T, widths, power=not a.no_power, progress=not a.quiet,
                                 variant=a.variant, params=params, **kw)
     if out is not None:

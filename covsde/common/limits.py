@@ -4,7 +4,9 @@ Each check estimates the memory (or the work) of a request before anything runs 
 :class:`ResourceLimitError` that names the limit, the estimate and how to raise the limit.
 
 * memory: ``--max-memory`` on the CLI, ``max_memory=`` in the Python API, or the environment
-  variable ``COVSDE_MAX_MEMORY`` (e.g. ``16G``); default: half of the physical memory, at most 8 GiB;
+  variable ``COVSDE_MAX_MEMORY`` (e.g. ``16G``); default: half of the physical memory, at most 8 GiB.
+  It bounds what a request allocates (every buffer of the run and its summary), on top of the
+  ~0.3 GB that Python and the loaded libraries take;
 * tokens m of a derivation: ``COVSDE_MAX_M`` (default 512: the matrix-level derivation does not depend
   on m, simulation costs O(m³) per path-step); its per-entry form (m² drift and m⁴/4 diffusion
   expressions, and the per-entry reference engine): ``COVSDE_MAX_M_ENTRIES`` (default 16);

@@ -28,6 +28,7 @@ from .symbols import show, value
 
 EMAX = sp.Integer(2)
 X = sp.Symbol("x", real=True)
+MIN_SMOOTH_P = sp.Rational(1, 10)  # a smooth activation's shaping exponent: 1 + ⌊1/p⌋ Taylor terms
 
 
 # ---- scalar ε-series as {exponent: coefficient} ------------------------------------------------
@@ -180,7 +181,10 @@ class ShapedSmooth(Activation):
         self.phi = phi_expr
         self.label = phi.strip() if isinstance(phi, str) else str(phi_expr)
         self.a = value("a", a, positive=True)
-        self.q = value("q", q, positive=True, number=True)
+        self.q = value("p", q, positive=True, number=True)  # the shaping exponent p (stored as q)
+        if self.q < MIN_SMOOTH_P:
+            raise CovsdeInputError(f"p={self.q} with a smooth activation: its series needs 1 + ⌊1/p⌋ Taylor terms of φ "
+                                   f"(more than 11 take minutes): p must be ≥ {MIN_SMOOTH_P}")
         d0 = self.phi.subs(X, 0)
         d1 = sp.diff(self.phi, X).subs(X, 0)
         if sp.simplify(d0) != 0 or sp.simplify(d1 - 1) != 0:

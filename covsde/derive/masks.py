@@ -103,15 +103,15 @@ def make_mask(spec):
             return None
         if t.lower() == "causal":
             return Causal()
-        if t.startswith("["):
-            import json
+        if t.startswith(("[", "(")):
+            from ..common.literal import read_numbers
 
-            try:
-                rows = json.loads(t)
-            except ValueError as exc:
-                raise CovsdeInputError(f"mask={spec!r}: not a JSON matrix ({exc.msg})") from None
+            rows = read_numbers(t, "mask", expected="none, causal or a 0/1 matrix such as [[1,0],[1,1]]", max_depth=2,
+                                max_items=MAX_MASK_M**2, booleans=True)
+            if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+                raise CovsdeInputError(f"mask={spec[:200]!r}: expected a 0/1 matrix (a list of rows) such as [[1,0],[1,1]]")
             return Explicit(rows)
-        raise CovsdeInputError(f"mask={spec!r}: expected none, causal or a 0/1 matrix like [[1,0],[1,1]]")
+        raise CovsdeInputError(f"mask={spec[:200]!r}: expected none, causal or a 0/1 matrix like [[1,0],[1,1]]")
     if hasattr(spec, "tolist"):
         spec = spec.tolist()
     return Explicit(spec)

@@ -79,6 +79,15 @@ def phase_diagram(variant, x, y, *, steps=9, given=None, m=2) -> dict:
         raise CovsdeInputError(f"the two axes are both {xn}")
     t0 = time.perf_counter()
     grid = [[a + (b - a) * sp.Rational(k, steps - 1) for k in range(steps)] for a, b in ((x0, x1), (y0, y1))]
+    from .symbols import exponent
+
+    for name, axis in ((xn, grid[0]), (yn, grid[1])):  # every point checked before the first is derived
+        for v in axis:
+            try:
+                exponent(f"the grid point {name}", v, v)
+            except CovsdeInputError as exc:
+                raise CovsdeInputError(f"{exc} (fewer steps, or an axis whose (HI − LO)/(steps − 1) has a smaller "
+                                       "denominator)") from None
     points = []
     for yv in grid[1]:
         for xv in grid[0]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import CovsdeInputError, NotSupported
-from .symbols import value
+from .symbols import exponent, value
 from .variant_names import USES
 
 BORDELON_NAMES = ("alphaA", "alphaL", "beta0")
@@ -56,7 +56,8 @@ def bordelon(variant: str, alphaA=None, alphaL=sp.Rational(1, 2), beta0=1, kappa
         raise CovsdeInputError(f"kappa = {k}: the width-first limit of the preset bordelon needs depth ≪ width, "
                                "kappa in (0, 1)")
     b0 = value("beta0", beta0, nonneg=True)
-    full = {"p": 0, "c_plus": 0, "c_minus": -1, "gamma": b0, "lam": 1, "q": sp.Rational(k * aL), "kappa": k}
+    q = exponent("q = kappa·alphaL", sp.Rational(k * aL), f"{k}·{aL}")  # the branch exponent the preset sets
+    full = {"p": 0, "c_plus": 0, "c_minus": -1, "gamma": b0, "lam": 1, "q": q, "kappa": k}
     if variant in ATTENTION_VARIANTS:
         if aA != 1:
             raise NotSupported(f"alphaA = {aA}: only alphaA = 1 (μP attention) is mapped; at alphaA = 1/2 the logits "

@@ -64,9 +64,29 @@ def show(value) -> str:
     return str(v)
 
 
+MAX_EXPONENT_DENOMINATOR = 100  # the ε-series of n^(−p/q) runs over multiples of 1/q: its cost grows with q
+MAX_EXPONENT_SIZE = 1000
+
+
+def exponent(name: str, x, given) -> sp.Rational:
+    """An exponent or count (``value(..., number=True)``): an exact rational of bounded size, refused
+    up front otherwise (an irrational has no finite ε-series; 1e-300 or 1/100000 would need ~10^300 or
+    10^5 terms of it)."""
+    if not x.is_Rational:
+        raise CovsdeInputError(f"{name}={show(given)} must be a rational number (e.g. 1/2, 0.25, 3/7): exponents are "
+                               "exact, and an irrational one has no finite series in the width")
+    if abs(x.q) > MAX_EXPONENT_DENOMINATOR or abs(x) > MAX_EXPONENT_SIZE:
+        shown = str(x) if len(str(x)) <= 40 else f"a rational of {len(str(abs(x.p)))}/{len(str(x.q))} digits"
+        raise CovsdeInputError(f"{name}={show(given)[:40]} is {shown}: exponents must be rationals with a denominator of at most "
+                               f"{MAX_EXPONENT_DENOMINATOR} and at most {MAX_EXPONENT_SIZE} in size (e.g. 1/3, 0.25, "
+                               f"37/100)")
+    return x
+
+
 def value(name: str, v, *, positive=False, nonneg=False, number=False) -> sp.Expr:
     """A block parameter: a number or a SymPy expression (text is parsed safely and may name the
-    parameter symbols); numbers must be real and finite, and > 0 / ≥ 0 as asked."""
+    parameter symbols); numbers must be real and finite, and > 0 / ≥ 0 as asked; with ``number``, an
+    exact rational of bounded size (:func:`exponent`)."""
     x = to_expr(v, name, param_symbols())
     if number and not x.is_number:
         raise CovsdeInputError(f"{name} must be a number, got {name}={show(v)}")
@@ -77,6 +97,8 @@ def value(name: str, v, *, positive=False, nonneg=False, number=False) -> sp.Exp
             raise CovsdeInputError(f"{name} must be > 0, got {name}={show(v)}")
         if nonneg and not x >= 0:
             raise CovsdeInputError(f"{name} must be ≥ 0, got {name}={show(v)}")
+    if number:
+        exponent(name, x, v)
     return x
 
 

@@ -34,6 +34,44 @@ class Coefficients:
     groups: int
 
 
+def check_derivation(derivation, name="derivation"):
+    """The derivation to export, or a CovsdeInputError saying what was given instead (a block, a variant
+    name, anything else) and how to get a derivation."""
+    from ..derive import Block
+    from ..derive.result import Derivation
+
+    if isinstance(derivation, Derivation):
+        return derivation
+    if isinstance(derivation, Block):
+        hint = f"a block ({type(derivation).__name__}): derive it first, covsde.derive.derive(block, m)"
+    elif isinstance(derivation, str):
+        hint = (f"the variant name {derivation!r}: derive it first, "
+                f"covsde.derive.derive(covsde.derive.variants.build({derivation!r})[0], m)")
+    else:
+        hint = f"{type(derivation).__name__} {str(derivation)[:80]!r}"
+    raise CovsdeInputError(f"{name} must be a covsde Derivation (from covsde.derive.derive(block, m)), got {hint}")
+
+
+def check_params(derivation, params):
+    """``params``: None or a dict of the derivation's own parameters (any other name refused)."""
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise CovsdeInputError(f"params must be a dict name → number, got {type(params).__name__} {params!r}")
+    known = {s.name for s in derivation.parameters}
+    extra = sorted(set(map(str, params)) - known)
+    if extra:
+        raise CovsdeInputError(f"params: {', '.join(map(repr, extra))} not a parameter of this derivation (its "
+                               f"parameters: {', '.join(sorted(known)) or 'none'})")
+    return params
+
+
+def check_scale(value, name="diffusion_scale"):
+    from ..common import checks
+
+    return checks.real(name, value, nonnegative=True)
+
+
 def brownian_shape(derivation):
     """The shape (G, m, m) of the Gaussian matrices Z that the structured noise is linear in.
 
@@ -43,7 +81,24 @@ def brownian_shape(derivation):
     Returns:
         tuple: (G, m, m), G the number of independent noise groups.
     """
+    derivation = check_derivation(derivation)
     return (len(derivation.noise), derivation.m, derivation.m)
+
+
+def check_array(x, name, tail, is_complex):
+    """An array whose trailing dimensions are ``tail`` (e.g. (m, m)) and whose dtype is real; the
+    error names the argument, its shape and the expected one (shapes only: works under jit/vmap)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise CovsdeInputError(f"{name} must be an array of shape (..., {', '.join(map(str, tail))}), got "
+                               f"{type(x).__name__}")
+    shape = tuple(shape)
+    if len(shape) < len(tail) or shape[len(shape) - len(tail):] != tuple(tail):
+        raise CovsdeInputError(f"{name} has shape {shape}: expected (..., {', '.join(map(str, tail))})")
+    if is_complex(x):
+        raise CovsdeInputError(f"{name} is complex ({x.dtype}): expected a real array of shape "
+                               f"(..., {', '.join(map(str, tail))})")
+    return x
 
 
 def _safe(expr):
@@ -56,6 +111,7 @@ def _safe(expr):
 
 
 def _substituted(derivation, params):
+    params = check_params(derivation, params)
     if not derivation.has_limit:
         raise CovsdeInputError(f"no SDE limit to export (regime no-limit): {derivation.reason}")
     vals = derivation.parameter_values(params)
@@ -69,8 +125,9 @@ def _substituted(derivation, params):
     return drift, groups
 
 
-def _build(derivation, params, xp, lam, full, chol, matmul, transpose):
-    """Drift and noise functions over an array library ``xp`` (numpy or torch)."""
+def _build(derivation, params, xp, lam, full, chol, matmul, transpose, is_complex, asarray=lambda x: x):
+    """Drift and noise functions over an array library ``xp`` (numpy or torch), their arguments checked."""
+    derivation = check_derivation(derivation)
     m = derivation.m
     syms = list(derivation.symbols)
     drift_exprs, groups = _substituted(derivation, params)
@@ -85,10 +142,15 @@ def _build(derivation, params, xp, lam, full, chol, matmul, transpose):
     def matrix(f, V):
         return full(f(*args(V)), V).reshape(V.shape[:-2] + (m, m))
 
+    G = len(groups)
+
     def drift(V):
+        V = check_array(asarray(V), "V", (m, m), is_complex)
         return matrix(f_drift, V)
 
     def noise(V, Z):
+        V = check_array(asarray(V), "V", (m, m), is_complex)
+        Z = check_array(asarray(Z), "Z", (G, m, m), is_complex)
         L = chol(V)
         out = 0 * V
         for g, terms in enumerate(f_groups):
@@ -167,7 +229,8 @@ def to_numpy(derivation, params=None):
     def full(vals, V):
         return np.stack([np.broadcast_to(np.asarray(v, dtype=float), V.shape[:-2]) for v in vals], axis=-1)
 
-    return _build(derivation, params, np, lam, full, _chol_numpy, np.matmul, lambda X: np.swapaxes(X, -1, -2))
+    return _build(derivation, params, np, lam, full, _chol_numpy, np.matmul, lambda X: np.swapaxes(X, -1, -2),
+                  np.iscomplexobj, np.asarray)
 
 
 def to_torch(derivation, params=None):
@@ -213,7 +276,8 @@ def to_torch(derivation, params=None):
         batch = V.shape[:-2]
         return torch.stack([torch.as_tensor(v, dtype=V.dtype, device=V.device).expand(batch) for v in vals], dim=-1)
 
-    return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2))
+    return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2),
+                  lambda X: torch.is_complex(X) if torch.is_tensor(X) else False)
 
 
 def to_jax(derivation, params=None):
@@ -230,4 +294,5 @@ def to_jax(derivation, params=None):
     def full(vals, V):
         return jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype=V.dtype), V.shape[:-2]) for v in vals], axis=-1)
 
-    return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2))
+    return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2),
+                  jnp.iscomplexobj)

@@ -10,12 +10,25 @@ shape :func:`diffrax_brownian_shape` = (G, m, m).  The state is the m×m matrix 
 """
 from __future__ import annotations
 
-from .functions import brownian_shape, to_jax
+from ..common.errors import CovsdeInputError
+from .functions import brownian_shape, check_derivation, check_scale, to_jax
 
 
 def diffrax_brownian_shape(derivation):
     """The shape of the Brownian path the noise needs: (G, m, m), G the number of noise groups."""
     return brownian_shape(derivation)
+
+
+def _check_brownian(brownian, shape, diffrax):
+    """A diffrax Brownian path (an AbstractPath) of shape (G, m, m)."""
+    if brownian is None or not isinstance(brownian, diffrax.AbstractPath):
+        raise CovsdeInputError(f"brownian must be a diffrax Brownian path of shape {shape} (e.g. "
+                               f"diffrax.VirtualBrownianTree(t0, t1, tol, shape=jax.ShapeDtypeStruct({shape}, "
+                               f"jnp.float64), key=key)), got {type(brownian).__name__}")
+    got = getattr(getattr(brownian, "shape", None), "shape", None)
+    if got is not None and tuple(got) != tuple(shape):
+        raise CovsdeInputError(f"brownian has shape {tuple(got)}: expected {shape} = (noise groups, m, m), see "
+                               "diffrax_brownian_shape(derivation)")
 
 
 def to_diffrax(derivation, params, brownian, diffusion_scale=1.0):
@@ -25,9 +38,10 @@ def to_diffrax(derivation, params, brownian, diffusion_scale=1.0):
     import jax
     import lineax
 
+    shape = brownian_shape(check_derivation(derivation))
+    scale = check_scale(diffusion_scale) ** 0.5
+    _check_brownian(brownian, shape, diffrax)
     coef = to_jax(derivation, params)
-    shape = brownian_shape(derivation)
-    scale = float(diffusion_scale) ** 0.5
 
     def noise_operator(t, y, args):
         return lineax.FunctionLinearOperator(lambda Z: scale * coef.noise(y, Z), jax.ShapeDtypeStruct(shape, y.dtype))

@@ -6,7 +6,7 @@ noise(V, E_k), E_k the k-th unit Gaussian matrix — N is linear in Z, so g dW h
 """
 from __future__ import annotations
 
-from .functions import to_torch
+from .functions import check_array, check_scale, to_torch
 
 
 def to_torchsde(derivation, params=None, diffusion_scale=1.0):
@@ -14,9 +14,12 @@ def to_torchsde(derivation, params=None, diffusion_scale=1.0):
     (``diffusion_scale`` multiplies Σ, for power checks)."""
     import torch
 
+    scale = check_scale(diffusion_scale) ** 0.5
     coef = to_torch(derivation, params)
     m, G = coef.m, coef.groups
-    scale = float(diffusion_scale) ** 0.5
+
+    def state(y):
+        return check_array(y, "y (the state: V flattened row-major)", (m * m,), torch.is_complex).reshape(-1, m, m)
 
     class CovarianceSDE(torch.nn.Module):
         noise_type = "general"
@@ -24,11 +27,11 @@ def to_torchsde(derivation, params=None, diffusion_scale=1.0):
         brownian_size = G * m * m
 
         def f(self, t, y):
-            V = y.reshape(-1, m, m)
+            V = state(y)
             return coef.drift(V).reshape(-1, m * m)
 
         def g(self, t, y):
-            V = y.reshape(-1, m, m)
+            V = state(y)
             B = V.shape[0]
             eye = torch.eye(G * m * m, dtype=V.dtype, device=V.device).reshape(G * m * m, G, m, m)
             Vk = V[:, None].expand(B, G * m * m, m, m)

@@ -32,6 +32,9 @@ LANES_MAX_M = 48  # auto: lanes up to here (Transformer, 256 paths: m = 48 lanes
 #                   m = 64: 2.13 s vs 1.82 s — the lane buffers outgrow the caches, BLAS wins)
 
 
+MAX_V0_ENTRY = 1e100  # larger entries overflow the checks (V − Vᵀ, eigenvalues) and every step
+
+
 def check_V0(V0, m=None, name="V0", state="V"):
     """A symmetric positive-definite finite m×m float array (with ``state="correlation"``: unit diagonal),
     or a CovsdeInputError naming the problem."""
@@ -41,14 +44,17 @@ def check_V0(V0, m=None, name="V0", state="V"):
         raise CovsdeInputError(f"{name} must be a square matrix of numbers, got {str(V0)[:200]}") from None
     if A.ndim == 0:
         A = A.reshape(1, 1)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise CovsdeInputError(f"{name} must be a square matrix, got shape {A.shape}")
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise CovsdeInputError(f"{name} must be a square matrix (at least 1×1), got shape {A.shape}")
     limits.check_count(f"the size of {name}", A.shape[0], limits.max_m(), "COVSDE_MAX_M")
     if m is not None and A.shape[0] != m:
         raise CovsdeInputError(f"{name} is {A.shape[0]}×{A.shape[0]} but m = {m}")
     if not np.all(np.isfinite(A)):
         i, j = np.argwhere(~np.isfinite(A))[0]
         raise CovsdeInputError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{i}][{j}] = {A[i, j]}")
+    if A.size and np.abs(A).max() > MAX_V0_ENTRY:
+        i, j = np.unravel_index(np.argmax(np.abs(A)), A.shape)
+        raise CovsdeInputError(f"{name}[{i}][{j}] = {A[i, j]:g} is too large (entries at most {MAX_V0_ENTRY:g} in size)")
     if not np.allclose(A, A.T, rtol=1e-10, atol=1e-12):
         i, j = np.unravel_index(np.argmax(np.abs(A - A.T)), A.shape)
         raise CovsdeInputError(f"{name} is not symmetric: {name}[{i}][{j}]={A[i, j]} but {name}[{j}][{i}]={A[j, i]}")
@@ -78,11 +84,35 @@ def check_time(T, dt=None, paths=None):
     return T, dt, paths, nsteps
 
 
-def check_simulation_size(paths, nsaved, m, nsteps, max_memory=None):
-    """Refuse up front a simulation whose stored paths would not fit in memory."""
-    limits.check_memory(8.0 * paths * (nsaved * m * m + 2), f"storing {paths} paths × {nsaved} saved times × "
-                        f"{m}×{m} matrices", max_memory)
-    limits.check_work(float(paths) * nsteps * (20 * m**3 + 200), f"{paths} paths × {nsteps} steps at m = {m}")
+RNG_BYTES = 3200  # one seeded generator per chunk: a NumPy Generator (~1 KB) and its numba typed-list entry
+
+
+def simulation_bytes(paths, nsaved, m, levels=1, chunk=None):
+    """The peak memory of a simulation and its summary, every buffer counted (per path, in bytes):
+
+    * each level (``levels`` = 2 for Richardson extrapolation: both runs are kept): V at the saved times,
+      the status and the death time, 8·(nsaved·m² + 2);
+    * a generator per chunk of ``chunk`` paths (default the smallest default chunk, 64): RNG_BYTES/chunk;
+    * the summary of the paths at T: the survivors' copy, the correlations and a temporary of the same
+      size, and the features with their stacked copy, 8·(3m² + 2k + m), k = m(m+1)/2;
+    * with two levels, the extrapolation's statistics of the survivors (the copy of V, the correlations, and
+      the (paths, m(m+1)) values of both levels and their pairs), 8·(4m² + 3m(m+1)).
+
+    The lane kernel's per-thread buffers are checked apart (they depend on the chunk, not on the paths)."""
+    chunk = max(1, int(chunk or 64))
+    k = m * (m + 1) // 2
+    per = levels * 8.0 * (nsaved * m * m + 2) + RNG_BYTES / chunk + 8.0 * (3 * m * m + 2 * k + m)
+    if levels > 1:
+        per += 8.0 * (4 * m * m + 3 * m * (m + 1))
+    return float(paths) * per
+
+
+def check_simulation_size(paths, nsaved, m, nsteps, max_memory=None, levels=1, chunk=None):
+    """Refuse up front a simulation whose buffers (:func:`simulation_bytes`) would not fit in memory."""
+    lv = f" at {levels} step sizes" if levels > 1 else ""
+    limits.check_memory(simulation_bytes(paths, nsaved, m, levels, chunk),
+                        f"{paths} paths × {nsaved} saved times × {m}×{m} matrices{lv} (stored, summarised)", max_memory)
+    limits.check_work(float(paths) * nsteps * levels * (20 * m**3 + 200), f"{paths} paths × {nsteps} steps at m = {m}")
 
 
 @dataclass
@@ -254,7 +284,7 @@ def simulate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, scheme="psd", pa
     diffusion_scale = checks.real("diffusion_scale", diffusion_scale, nonnegative=True)
     threshold = checks.real("threshold", threshold, positive=True)
     times = _save_times(save_at, T)
-    check_simulation_size(paths, len(times), derivation.m, nsteps, max_memory)
+    check_simulation_size(paths, len(times), derivation.m, nsteps, max_memory, chunk=chunk)
     P = param_vector(derivation, params)
     mod = load_module(derivation)
     lanes = _use_lanes(kernel, mod, derivation)

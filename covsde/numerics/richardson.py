@@ -116,9 +116,11 @@ def extrapolate(derivation, V0, T, *, dt=0.01, paths=1000, seed=0, statistic=Non
     for key in ("save_at", "substeps"):
         if key in kwargs:
             raise CovsdeInputError(f"extrapolate sets {key} itself")
-    from .integrate import check_time
+    from .integrate import check_simulation_size, check_time
 
     T, dt, paths, steps = check_time(T, dt, paths)  # the coarse level: steps of T/steps; the fine: half that
+    check_simulation_size(paths, 1, derivation.m, 2 * steps, kwargs.get("max_memory"), levels=2,
+                          chunk=kwargs.get("chunk"))  # both levels and their statistics, before either runs
     fine = simulate(derivation, V0, T, dt=T / (2 * steps), paths=paths, seed=seed, **kwargs)
     coarse = simulate(derivation, V0, T, dt=T / steps, paths=paths, seed=seed, substeps=2, **kwargs)
     ok = fine.alive & coarse.alive

@@ -198,6 +198,9 @@ class TorchOps(Ops):
         if count is sp.oo:
             raise CovsdeInputError("heads = inf is a limit: finite networks need a finite number of heads "
                                    "(e.g. --set heads=64)")
+        if self.n % count:
+            raise CovsdeInputError(f"width n = {self.n} is not a multiple of heads = {count} (each head gets n/heads "
+                                   f"columns of W^V)")
         outs = [head(sp.Rational(1, count)) for _ in range(count)]
         return outs[0] if count == 1 else self.concat(outs)
 

@@ -21,6 +21,9 @@ not depend on where or how often it ran.  Torch work on a worker uses that worke
 """
 from __future__ import annotations
 
+import os
+import re
+
 from ..common.errors import CovsdeInputError
 
 EXECUTORS = ("local", "dask")
@@ -37,6 +40,30 @@ def _dask():
     return distributed
 
 
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
+                      r"(?::(?P<port>[^:/]*))?/?")
+ADDRESS_FORM = "SCHEME://HOST:PORT such as tcp://10.0.0.5:8786 (schemes: " + ", ".join(SCHEMES) + ")"
+
+
+def check_scheduler(address):
+    """A Dask scheduler address (SCHEME://HOST:PORT, or HOST:PORT for tcp), checked before connecting."""
+    if not isinstance(address, str) or not address.strip():
+        raise CovsdeInputError(f"--scheduler is empty: give {ADDRESS_FORM}")
+    if len(address) > 300:
+        raise CovsdeInputError(f"--scheduler is {len(address)} characters long: give {ADDRESS_FORM}")
+    mt = _ADDRESS.fullmatch(address.strip())
+    if mt is None:
+        raise CovsdeInputError(f"--scheduler {address!r} is not an address: give {ADDRESS_FORM}")
+    scheme, port = (mt.group("scheme") or "tcp").lower(), mt.group("port")
+    if scheme not in SCHEMES:
+        raise CovsdeInputError(f"--scheduler {address!r}: unknown scheme {scheme!r}; give {ADDRESS_FORM}")
+    if port is None or not port.isdigit() or not 1 <= int(port) <= 65535:
+        what = "has no port" if port is None else f"has the port {port!r}, not an integer in 1..65535"
+        raise CovsdeInputError(f"--scheduler {address!r} {what}; give {ADDRESS_FORM}")
+    return f"{scheme}://{mt.group('host')}:{int(port)}"
+
+
 def check_workers(executor, workers, scheduler=None, cluster=None):
     """The executor settings, checked before anything starts; returns the number of workers."""
     from ..common import checks, limits
@@ -44,7 +71,16 @@ def check_workers(executor, workers, scheduler=None, cluster=None):
     if executor not in EXECUTORS:
         raise CovsdeInputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     workers = checks.integer("workers", workers, 1)
-    if executor == "local" or scheduler is not None:
+    if executor == "local":
+        for flag, v in (("--scheduler", scheduler), ("--cluster", cluster)):
+            if v is not None:
+                raise CovsdeInputError(f"{flag} needs --executor dask (the entries would otherwise run here, "
+                                       f"ignoring {flag} {v})")
+        return workers
+    if scheduler is not None:
+        if cluster is not None:
+            raise CovsdeInputError("give either --scheduler or --cluster, not both")
+        check_scheduler(scheduler)
         return workers
     if cluster in ("slurm", "pbs"):
         limits.check_count("workers", workers, limits.max_cluster_jobs(), "COVSDE_MAX_CLUSTER_JOBS", f" {cluster} jobs")
@@ -70,16 +106,27 @@ def _cluster(kind, workers):
                                 dashboard_address=None)
 
 
+def connect_timeout() -> float:
+    """Seconds to wait for a Dask scheduler: COVSDE_DASK_TIMEOUT (default 10)."""
+    from ..common import checks
+
+    return checks.real("COVSDE_DASK_TIMEOUT", os.environ.get("COVSDE_DASK_TIMEOUT", "10"), positive=True,
+                       maximum=3600)
+
+
 def dask_client(workers=2, scheduler=None, cluster=None):
     """(client, cluster the caller owns or None)."""
     distributed = _dask()
     if scheduler is not None:
         if cluster is not None:
             raise CovsdeInputError("give either --scheduler or --cluster, not both")
+        address, wait = check_scheduler(scheduler), connect_timeout()
         try:
-            return distributed.Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError) as exc:
-            raise CovsdeInputError(f"cannot reach the Dask scheduler {scheduler!r} ({exc})") from None
+            return distributed.Client(address, timeout=f"{wait}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise CovsdeInputError(f"cannot reach the Dask scheduler {scheduler!r} within {wait:g} s "
+                                   f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; the wait is "
+                                   "COVSDE_DASK_TIMEOUT seconds)") from None
     own = _cluster(cluster, workers)
     return distributed.Client(own), own
 

@@ -67,6 +67,43 @@ def default_device(device=None):
     return device
 
 
+def head_counts(block, _seen=None) -> set:
+    """The finite head counts of the attention layers inside ``block`` (its attributes walked; a width
+    must be a multiple of each: head h gets n/H columns of W^V)."""
+    from ..derive import Block
+
+    seen = set() if _seen is None else _seen
+    if id(block) in seen or len(seen) > 10_000:
+        return set()
+    seen.add(id(block))
+    out = set()
+    h = getattr(block, "heads", None)
+    if isinstance(h, int) and not isinstance(h, bool) and h > 1:
+        out.add(h)
+    for v in vars(block).values() if hasattr(block, "__dict__") else ():
+        for x in (v if isinstance(v, (list, tuple)) else (v,)):
+            if isinstance(x, Block):
+                out |= head_counts(x, seen)
+    return out
+
+
+def check_heads(block, n, what="width"):
+    """A CovsdeInputError when the width n is not a multiple of every head count of the block."""
+    from ..common.errors import CovsdeInputError
+
+    for h in sorted(head_counts(block)):
+        if n % h:
+            raise CovsdeInputError(f"{what} {n} is not a multiple of heads = {h} (each head gets n/heads columns of "
+                                   f"W^V): choose widths divisible by {h}")
+
+
+def heads_multiple(block) -> int:
+    """The least common multiple of the block's head counts (1 without attention)."""
+    import math
+
+    return math.lcm(1, *head_counts(block))
+
+
 DRAWS_PER_LAYER = 6  # an upper estimate of the weight matrices one block step draws (Transformer: 5)
 
 
@@ -95,6 +132,7 @@ def run_networks(block, V0, n, depth, samples, *, backend="exact", record=None, 
     device = default_device(device)
     V0 = check_V0(V0)
     m = V0.shape[0]
+    check_heads(block, n, "width n =")
     per_net, flops = estimate_networks(m, n, depth, samples, backend)
     limits.check_memory(per_net + 8.0 * samples * len(record or [depth]) * m * m,
                         f"networks of width {n} ({backend} backend)")

@@ -29,6 +29,7 @@ import re
 import sys
 import time
 import tomllib
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -37,15 +38,18 @@ from ..common.errors import CovsdeInputError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "suites"
 MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 32
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
-def _integer(minimum):
+def _integer(minimum, maximum=2**62):
     def check(v):
         if isinstance(v, bool) or not isinstance(v, Integral):
             raise CovsdeInputError(f"must be an integer (without quotes), got {v!r}")
         if v < minimum:
             raise CovsdeInputError(f"must be ≥ {minimum}, got {v}")
+        if v > maximum:
+            raise CovsdeInputError(f"must be ≤ {maximum}, got {v}")
         return int(v)
     return check
 
@@ -107,7 +111,7 @@ def _widths(v):
 
 
 SCHEMA = {"name": _name, "variant": _variant, "set": _set, "m": _integer(1), "T": _number, "V0": _V0,
-          "widths": _widths, "samples": _integer(10), "seed": _integer(0), "backend": _one_of("exact", "torch"),
+          "widths": _widths, "samples": _integer(10), "seed": _integer(0, 2**63 - 1), "backend": _one_of("exact", "torch"),
           "device": _one_of("cpu", "cuda"), "dtype": _one_of("float64", "float32"), "power": _boolean,
           "onestep_samples": _integer(100)}
 REQUIRED = ("name", "variant", "T", "V0", "widths")
@@ -139,10 +143,17 @@ def _read(spec):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CovsdeInputError(f"suite {str(p)!r} is not UTF-8 text (byte {exc.start})") from None
+    from ..common.literal import nesting_depth
+
+    depth = nesting_depth(text, "[{", "]}")
+    if depth > MAX_DEPTH:
+        raise CovsdeInputError(f"{p}: arrays or tables nested {depth} deep (at most {MAX_DEPTH})")
     try:
         return p, text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CovsdeInputError(f"{p}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise CovsdeInputError(f"{p}: nested too deeply to read") from None
 
 
 def _check_entry(e, where):
@@ -159,7 +170,7 @@ def _check_entry(e, where):
         try:
             out[k] = SCHEMA[k](v)
         except CovsdeInputError as exc:
-            raise CovsdeInputError(f"{where}: {k} {exc}") from None
+            raise CovsdeInputError(f"{where}: {exc}" if str(exc).startswith(k) else f"{where}: {k} {exc}") from None
     try:
         resolve(out["variant"], out.get("set", {}))
     except CovsdeInputError as exc:
@@ -221,24 +232,45 @@ def entry_folder(out: Path, name: str) -> Path:
     return folder
 
 
-def validate_entry(e, progress=False):
-    """(report, draws) of one checked suite entry (runs anywhere: it only reads the entry)."""
+def _entry_arguments(e):
+    """(block, derivation, V0, T, widths, keyword arguments of validate) of one checked entry."""
     import numpy as np
 
     from ..derive import derive
     from ..derive.variants import build
-    from .validation import validate
 
     block, params = build(e["variant"], e.get("set", {}))
     V0 = np.asarray(e["V0"], float)
     d = derive(block, int(e.get("m", V0.shape[0])), name=e["variant"], kappa=params.get("kappa", 1))
     if not d.has_limit or d.parameters:
-        raise CovsdeInputError(f"entry {e['name']!r}: " + (d.reason if not d.has_limit else
-                               f"give values for {[s.name for s in d.parameters]}"))
-    return validate(block, d, V0, float(e["T"]), e["widths"], samples=int(e.get("samples", 1000)),
-                    backend=e.get("backend", "exact"), device=e.get("device"), dtype=e.get("dtype", "float64"),
-                    seed=int(e.get("seed", 0)), power=bool(e.get("power", True)), progress=progress,
-                    variant=e["variant"], params=params, onestep_samples=e.get("onestep_samples"))
+        raise CovsdeInputError(d.reason if not d.has_limit else f"give values for {[s.name for s in d.parameters]}")
+    kw = dict(samples=int(e.get("samples", 1000)), backend=e.get("backend", "exact"), device=e.get("device"),
+              dtype=e.get("dtype", "float64"), seed=int(e.get("seed", 0)), onestep_samples=e.get("onestep_samples"))
+    return block, d, V0, float(e["T"]), e["widths"], kw, params
+
+
+def check_entries(entries, here=True):
+    """Every entry's request checked (values, memory, work; with ``here`` also its device, on this
+    machine) before the first runs: a bad entry is one error naming it, not a failure halfway."""
+    from .validation import check_request
+
+    for e in entries:
+        try:
+            block, d, V0, T, widths, kw, _ = _entry_arguments(e)
+            if not here:
+                kw["device"] = None  # a worker of a remote cluster may have the GPU this machine lacks
+            check_request(block, d, V0, T, widths, alpha=0.01, sde_paths=None, dt=None, values=None, **kw)
+        except CovsdeInputError as exc:
+            raise type(exc)(f"entry {e['name']!r}: {exc}") from None
+
+
+def validate_entry(e, progress=False):
+    """(report, draws) of one checked suite entry (runs anywhere: it only reads the entry)."""
+    from .validation import validate
+
+    block, d, V0, T, widths, kw, params = _entry_arguments(e)
+    return validate(block, d, V0, T, widths, power=bool(e.get("power", True)), progress=progress,
+                    variant=e["variant"], params=params, **kw)
 
 
 def run_entry(e, folder, progress=False):
@@ -337,21 +369,46 @@ def run_suite(spec, out=None, progress=False, log=sys.stderr, *, executor="local
 
     def save(piece, result):
         e, folder = piece
+        if isinstance(result, TaskError):
+            raise CovsdeInputError(f"entry {e['name']!r}: {result.message}")
         folder.mkdir(parents=True, exist_ok=True)
         write_outputs(*result, folder)  # report.json last: its presence marks the entry done
         print(f"[suite {name}] {e['name']}: {result[0]['verdict']} (done after {time.perf_counter() - t0:.1f} s)",
               file=log, flush=True)
 
-    if pending:
-        print(f"[suite {name}] running {len(pending)} entr{'y' if len(pending) == 1 else 'ies'} ({executor})",
-              file=log, flush=True)
-    run_pieces(pending, _entry_task if executor != "local" else (lambda p: validate_entry(p[0], progress)), save,
-               executor=executor, workers=workers, scheduler=scheduler, cluster=cluster)
+    check_entries([e for e, _ in pending], here=scheduler is None and cluster is None)
+    client = own = None
+    if pending and executor != "local":
+        from .executors import dask_client
+
+        client, own = dask_client(workers, scheduler, cluster)  # reached (or refused) before anything is printed
+    try:
+        if pending:
+            print(f"[suite {name}] running {len(pending)} entr{'y' if len(pending) == 1 else 'ies'} ({executor})",
+                  file=log, flush=True)
+        run_pieces(pending, _entry_task if executor != "local" else (lambda p: validate_entry(p[0], progress)), save,
+                   executor=executor, workers=workers, scheduler=scheduler, cluster=cluster, client=client)
+    finally:
+        if client is not None:
+            client.close()
+            if own is not None:
+                own.close()
     rows = summary_rows(entries, [_done(folder) for folder in folders])
     write_summary(out, name, rows)
     return out, rows
 
 
+@dataclass
+class TaskError:
+    """A bad-input error raised on a worker, returned as a value: Dask does not retry it, and the
+    worker logs no traceback."""
+
+    message: str
+
+
 def _entry_task(piece):
     """The Dask task of one entry (module-level, so that workers import it)."""
-    return validate_entry(piece[0])
+    try:
+        return validate_entry(piece[0])
+    except CovsdeInputError as exc:
+        return TaskError(str(exc))

@@ -76,9 +76,11 @@ def onestep_samples_default(samples):
     return min(40000, max(10000, 20 * samples))
 
 
-def onestep_width(widths):
-    """The width of the one-step test: max(n_max, min(ONESTEP_MIN_WIDTH, 8 n_max))."""
-    return max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
+def onestep_width(widths, multiple=1):
+    """The width of the one-step test: max(n_max, min(ONESTEP_MIN_WIDTH, 8 n_max)), rounded up to a
+    ``multiple`` (of the head counts)."""
+    n = max(widths[-1], min(ONESTEP_MIN_WIDTH, 8 * widths[-1]))
+    return -(-n // multiple) * multiple
 
 
 def resolve_target(derivation, target):
@@ -105,7 +107,7 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
     from ..common.errors import CovsdeInputError
     from ..derive import Block
     from ..numerics.integrate import check_simulation_size, check_time, check_V0
-    from .networks import default_device, estimate_networks
+    from .networks import check_heads, default_device, estimate_networks, heads_multiple
     from .onestep import CHUNK, estimate_one_step
 
     if not isinstance(block, Block):
@@ -130,15 +132,19 @@ def check_request(block, derivation, V0, T, widths, *, samples, backend, device,
     m = derivation.m
     check_simulation_size(sde_paths, 1, m, nsteps, max_memory)
     for n in widths:
+        check_heads(block, n)
+        if T * n ** float(kappa_of(derivation)) < 0.5:
+            raise CovsdeInputError(f"T = {T:g} is less than one layer at width {n} (depth T·n^κ = "
+                                   f"{T * n ** float(kappa_of(derivation)):.3g}): choose T ≥ 1/n^κ or wider networks")
         depth = depth_at(T, n, kappa_of(derivation))
         per_net, flops = estimate_networks(m, n, depth, samples, backend)
         limits.check_memory(per_net + 8.0 * samples * m * m, f"networks of width {n} ({backend} backend)",
                             max_memory)
         limits.check_work(flops, f"{samples} networks of width {n} and depth {depth}")
-    mem, flops = estimate_one_step(m, onestep_width(widths), 4 * nos)
-    limits.check_memory(mem, f"the one-step test at width {onestep_width(widths)} ({CHUNK} layers at a time)",
-                        max_memory)
-    limits.check_work(flops, f"the one-step test ({4 * nos} layers at width {onestep_width(widths)})")
+    n1 = onestep_width(widths, heads_multiple(block))
+    mem, flops = estimate_one_step(m, n1, 4 * nos)
+    limits.check_memory(mem, f"the one-step test at width {n1} ({CHUNK} layers at a time)", max_memory)
+    limits.check_work(flops, f"the one-step test ({4 * nos} layers at width {n1})")
     return {"V0": V0, "T": T, "widths": widths, "samples": samples, "seed": checks.seed(seed), "alpha": alpha,
             "device": default_device(device), "sde_paths": sde_paths, "dt": dt, "target": target}
 
@@ -274,7 +280,9 @@ def _one_step(run, onestep_samples):
     nos = int(onestep_samples or onestep_samples_default(run.samples))
     target = None if onestep_samples else ONESTEP_TARGET_SE * float(np.abs(b0).max()) or None
     kappa = kappa_of(run.derivation)
-    n = onestep_width(run.widths)
+    from .networks import heads_multiple
+
+    n = onestep_width(run.widths, heads_multiple(run.block))
     if target is not None:
         target *= n ** (1 - kappa)  # the SE of n·E[ΔV] that gives this SE of n^κ·E[ΔV]
     mom = one_step_moments(run.block, run.V0, n=n, samples=nos, seed=run.seed + 3, n_k=256,

@@ -27,8 +27,8 @@ def test_json_and_npy_files_give_the_same_V0(tmp_path):
 @pytest.mark.parametrize("content,named", [
     ("missing", "no such file"),
     ("folder", "folder"),
-    ("notjson", "not valid JSON"),
-    ("pickle", "not a readable .npy"),
+    ("notjson", "never closed"),
+    ("pickle", "got dtype object"),
     ("strings", "must hold numbers"),
     ("notpsd", "not positive definite"),
     ("nan", "non-finite"),

@@ -72,7 +72,7 @@ def test_the_first_token_is_a_linear_residual_branch():
 def test_masks_are_checked():
     assert make_mask("none") is None and make_mask("causal") == Causal()
     for bad, named in (("[[1,0],[0,0]]", "row 1 allows no token"), ("[[1,2],[1,1]]", "0 or 1"),
-                       ("[[1,0]]", "square"), ("diag", "expected none, causal"), ("[[1,", "not a JSON")):
+                       ("[[1,0]]", "square"), ("diag", "expected none, causal"), ("[[1,", "never closed")):
         with pytest.raises(CovsdeInputError, match=named):
             make_mask(bad)
     blk, _ = build("attention", {"mask": "[[1,0],[1,1]]"})

@@ -147,14 +147,17 @@ def test_kernel_options_are_checked():
     with pytest.raises(CovsdeInputError, match="substeps"):
         simulate(d, np.eye(2), 0.1, dt=0.05, paths=4, substeps=0, progress=False)
     # the lane buffers grow with the chunk, not with the stored paths: refused before any work (m = 48, a
-    # chunk of 4096 lanes needs GBs; the 4096 stored matrices 75 MB), accepted with the default chunk
+    # chunk of 4096 lanes needs GBs; the 4096 stored matrices and their summary 363 MiB), accepted with the
+    # default chunk
     d48 = derive(build("mlp", {})[0], 48)
-    with pytest.raises(CovsdeInputError, match="lane kernel's buffers"):
-        simulate(d48, np.eye(48), 0.1, dt=0.05, paths=4096, chunk=4096, max_memory="200MB", progress=False)
-    from covsde.numerics import load_module
-    from covsde.numerics.integrate import LANES_CHUNK, _check_lane_buffers
+    from covsde.numerics.integrate import LANES_CHUNK, _check_lane_buffers, simulation_bytes
 
-    _check_lane_buffers(load_module(d48), 48, LANES_CHUNK, "200MB")  # the default chunk fits
+    assert simulation_bytes(4096, 1, 48, chunk=4096) < 400 * 1024**2
+    with pytest.raises(CovsdeInputError, match="lane kernel's buffers"):
+        simulate(d48, np.eye(48), 0.1, dt=0.05, paths=4096, chunk=4096, max_memory="400MB", progress=False)
+    from covsde.numerics import load_module
+
+    _check_lane_buffers(load_module(d48), 48, LANES_CHUNK, "400MB")  # the default chunk fits
 
 
 def test_weak_order_option_on_the_cli_and_its_checks(capsys):
