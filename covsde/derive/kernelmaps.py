@@ -322,8 +322,8 @@ class ElementwiseMap(KernelMap):
     def __init__(self, phi, label):
         self.phi, self.label = phi, label
         digest = hashlib.sha256(sp.srepr(phi).encode()).hexdigest()[:10]
-        self.name = label if label in NAMED else f"phi_{digest}"
         self.kind = _closed_kind(phi)
+        self.name = label if label in NAMED else (self.kind or f"phi_{digest}")
         self._f = sp.lambdify(X, fold_numbers(phi), ["scipy", "numpy"])
         self.m2 = self._second_moment()
         self.c = 1.0 / self.m2
@@ -331,6 +331,19 @@ class ElementwiseMap(KernelMap):
 
     def describe(self):
         return f"c·E[φ(u_a)φ(u_b)], u ~ N(0, V), φ(x) = {self.phi}"
+
+    def definition(self, tex=False):
+        """The map's defining expectation, as a line of text or LaTeX (printed after the formulas)."""
+        how = (f"closed form ({self.kind})" if self.kind else
+               f"Gauss–Legendre product rule, {2 * QUAD_NODES}×{2 * QUAD_NODES} nodes, error ≤ 1e-11")
+        if tex:
+            name = self.name.replace("_", r"\_")
+            return (rf"\mathcal{{K}}_{{\mathrm{{{name}}}}}(a, c, b) = c_\varphi\,\mathbb{{E}}[\varphi(u_a)\varphi(u_b)],"
+                    rf"\ u \sim N\!\left(0, \begin{{pmatrix}} a & c \\ c & b \end{{pmatrix}}\right),\ "
+                    rf"\varphi(x) = {sp.latex(self.phi)},\ c_\varphi = 1/\mathbb{{E}}[\varphi(g)^2] = {self.c:.12g}"
+                    rf"\ \text{{({how})}}")
+        return (f"K_{self.name}(a, c, b) = c·E[φ(u_a)φ(u_b)], u ~ N(0, [[a, c], [c, b]]), φ(x) = {self.phi}, "
+                f"c = 1/E[φ(g)²] = {self.c:.12g} ({how})")
 
     def phi_numpy(self, x):
         """φ on a NumPy array (float64)."""
@@ -452,6 +465,16 @@ class GaussKernel(sp.Function):
 def _rebuild(label, phi, args):
     """Unpickling: the entry of the map of φ (the map rebuilt from φ's expression, never from text)."""
     return elementwise_map(label, phi).function(*args)
+
+
+def kernels_in(exprs):
+    """The element-wise maps (:class:`ElementwiseMap`) whose entries occur in SymPy expressions, in a
+    stable order."""
+    out = {}
+    for e in exprs:
+        for f in sp.sympify(e).atoms(GaussKernel):
+            out.setdefault(f.kernel.name, f.kernel)
+    return [out[k] for k in sorted(out)]
 
 
 def _function_class(kmap):
