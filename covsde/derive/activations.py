@@ -308,9 +308,9 @@ def _array_function(expr):
 
     def phi(x):
         if type(x).__module__.startswith("torch"):
-            if not torch_f:
-                import torch
+            import torch
 
+            if not torch_f:
                 names = {k: getattr(torch, k) for k in ("tanh", "sin", "cos", "tan", "exp", "log", "sqrt", "erf", "sinh",
                                                         "cosh", "asin", "acos", "atan", "asinh", "atanh", "abs")}
                 names.update(Abs=torch.abs, arcsin=torch.asin, arccos=torch.acos, arctan=torch.atan)

@@ -20,6 +20,7 @@ import sympy as sp
 
 from ..common.errors import CovsdeInputError
 from ..common.expr import fold_numbers
+from ..derive.kernelmaps import kernels_in
 from ..derive.points import upper_pairs
 
 SAFE_SQRT = sp.Function("safe_sqrt")
@@ -62,11 +63,15 @@ def _substituted(derivation, params):
     return drift, groups
 
 
-def _build(derivation, params, xp, lam, full, chol, matmul, transpose):
-    """Drift and noise functions over an array library ``xp`` (numpy or torch)."""
+def _build(derivation, params, xp, lam, full, chol, matmul, transpose, backend="numpy"):
+    """Drift and noise functions over an array library ``xp`` (numpy or torch); a kernel map without an
+    evaluation for ``backend`` raises NotSupported naming it, before anything is built."""
     m = derivation.m
     syms = list(derivation.symbols)
     drift_exprs, groups = _substituted(derivation, params)
+    if backend != "numpy":
+        for k in kernels_in(drift_exprs):
+            raise k.unsupported(backend)
     pairs = upper_pairs(m)
     f_drift = lam(syms, drift_exprs)
     f_groups = [[(lam(syms, [c]), None if A is None else lam(syms, A), T, None if B is None else lam(syms, B))
@@ -157,7 +162,7 @@ def to_torch(derivation, params=None):
         batch = V.shape[:-2]
         return torch.stack([torch.as_tensor(v, dtype=V.dtype, device=V.device).expand(batch) for v in vals], dim=-1)
 
-    return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2))
+    return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2), "torch")
 
 
 def to_jax(derivation, params=None):
@@ -174,4 +179,5 @@ def to_jax(derivation, params=None):
     def full(vals, V):
         return jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype=V.dtype), V.shape[:-2]) for v in vals], axis=-1)
 
-    return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2))
+    return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2),
+                  "jax")
