@@ -190,10 +190,12 @@ class KernelMap:
 
 class ClosedFormMap(KernelMap):
     """A map whose entries are SymPy expressions; ``functions`` spells their special functions per
-    backend ({SymPy function: {backend: name}}), the only thing a printer needs to know of it."""
+    backend ({SymPy function: {backend: name}}) and ``safe`` gives the array backends' domain-safe
+    implementations ({name: f(xp) → function of an array}, xp the array module): all a printer needs to know."""
 
-    def __init__(self, name, functions, description):
+    def __init__(self, name, functions, description, safe=None):
         self.name, self.functions, self.description = name, functions, description
+        self.safe = safe or {}
 
     def describe(self):
         return self.description
@@ -205,22 +207,59 @@ class ClosedFormMap(KernelMap):
         """{SymPy function name: the backend's name} for the user_functions of a code printer."""
         return {f.__name__: names[backend] for f, names in self.functions.items() if backend in names}
 
+    def rewrite(self, expr, backend):
+        """expr with each special function replaced by an undefined SymPy function of its ``backend`` name."""
+        for f, names in self.functions.items():
+            if backend in names:
+                expr = expr.replace(f, sp.Function(names[backend]))
+        return expr
+
+    def namespace(self, backend, xp):
+        """{name: implementation} for lambdify over the array module ``xp`` (numpy, torch or jax.numpy)."""
+        return {names[backend]: self.safe[(backend, names[backend])](xp) for names in self.functions.values()
+                if (backend, names.get(backend)) in self.safe}
+
 
 #: The arc-cosine kernel of the ReLU family (:func:`.gaussian.relu_relu`): its one special function,
 #: arccos, spelled by each backend — the clipped atan2 form ``_acos`` of the per-path kernels, the
 #: branch-free polynomial ``lanes.acos`` of the lane kernels, and the clipped arccos of NumPy, torch, JAX.
-ARC_COSINE = ClosedFormMap("arccos", {sp.acos: {"numba": "_acos", "lanes": "lanes.acos", "numpy": "safe_acos",
-                                                "torch": "safe_acos", "jax": "safe_acos"}},
-                           "the arc-cosine kernel E[relu(u) relu(v)]")
+ARC_COSINE = ClosedFormMap(
+    "arccos", {sp.acos: {"numba": "_acos", "lanes": "lanes.acos", "numpy": "safe_acos", "torch": "safe_acos",
+                         "jax": "safe_acos"}},
+    "the arc-cosine kernel E[relu(u) relu(v)]",
+    {("numpy", "safe_acos"): lambda xp: lambda x: xp.arccos(xp.clip(x, -1, 1)),
+     ("jax", "safe_acos"): lambda xp: lambda x: xp.arccos(xp.clip(x, -1, 1)),
+     ("torch", "safe_acos"): lambda xp: lambda x: xp.acos(xp.clamp(x, -1.0, 1.0))})
 
 CLOSED_FORM_MAPS = (ARC_COSINE,)
 
 
 def user_functions(backend):
-    """The special-function spellings of every closed-form map for one backend (a printer setting)."""
+    """The special-function spellings of every closed-form map for one backend (a printer setting).
+
+    Example::
+
+        >>> user_functions("lanes")
+        {'acos': 'lanes.acos'}
+    """
     out = {}
     for k in CLOSED_FORM_MAPS:
         out.update(k.spelling(backend))
+    return out
+
+
+def safe_functions(expr, backend):
+    """expr with the closed-form maps' special functions renamed for an array ``backend``."""
+    for k in CLOSED_FORM_MAPS:
+        expr = k.rewrite(expr, backend)
+    return expr
+
+
+def safe_namespace(backend, xp):
+    """The implementations of :func:`safe_functions`'s names over the array module ``xp``."""
+    out = {}
+    for k in CLOSED_FORM_MAPS:
+        out.update(k.namespace(backend, xp))
     return out
 
 
@@ -323,7 +362,8 @@ class ElementwiseMap(KernelMap):
         self.phi, self.label = phi, label
         digest = hashlib.sha256(sp.srepr(phi).encode()).hexdigest()[:10]
         self.kind = _closed_kind(phi)
-        self.name = label if label in NAMED else (self.kind or f"phi_{digest}")
+        named = [k for k, text in NAMED.items() if parse_activation(text) == phi]  # the name from φ alone
+        self.name = named[0] if named else (self.kind or f"phi_{digest}")
         self._f = sp.lambdify(X, fold_numbers(phi), ["scipy", "numpy"])
         self.m2 = self._second_moment()
         self.c = 1.0 / self.m2

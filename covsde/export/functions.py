@@ -20,11 +20,10 @@ import sympy as sp
 
 from ..common.errors import CovsdeInputError
 from ..common.expr import fold_numbers
-from ..derive.kernelmaps import kernels_in
+from ..derive.kernelmaps import kernels_in, safe_functions, safe_namespace
 from ..derive.points import upper_pairs
 
 SAFE_SQRT = sp.Function("safe_sqrt")
-SAFE_ACOS = sp.Function("safe_acos")
 
 
 @dataclass
@@ -41,12 +40,14 @@ def brownian_shape(derivation):
 
 
 def _safe(expr):
-    """Numbers folded to floats, √ and arccos replaced by domain-safe functions."""
+    """Numbers folded to floats, √ and the closed-form kernel maps' special functions (arccos) replaced by
+    domain-safe functions (:func:`covsde.derive.kernelmaps.safe_functions`; one spelling for the three
+    array backends)."""
     expr = fold_numbers(expr)
     expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == sp.Rational(1, 2), lambda e: SAFE_SQRT(e.base))
     expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == -sp.Rational(1, 2),
                         lambda e: 1 / SAFE_SQRT(e.base))
-    return expr.replace(sp.acos, SAFE_ACOS)
+    return safe_functions(expr, "numpy")
 
 
 def _substituted(derivation, params):
@@ -132,7 +133,7 @@ def to_numpy(derivation, params=None):
     """:class:`Coefficients` over NumPy arrays."""
     import numpy as np
 
-    ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), "safe_acos": lambda x: np.arccos(np.clip(x, -1, 1))}
+    ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), **safe_namespace("numpy", np)}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "numpy"])
@@ -147,13 +148,13 @@ def to_torch(derivation, params=None):
     """:class:`Coefficients` over torch tensors (any device and dtype; differentiable in V)."""
     import torch
 
-    ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)),
-          "safe_acos": lambda x: torch.acos(torch.clamp(x, -1.0, 1.0))}
+    ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)), **safe_namespace("torch", torch)}
 
     from sympy.printing.pytorch import TorchPrinter
 
     printer = TorchPrinter()
-    printer.mapping = {**TorchPrinter.mapping, SAFE_SQRT: "safe_sqrt", SAFE_ACOS: "safe_acos"}
+    printer.mapping = {**TorchPrinter.mapping, SAFE_SQRT: "safe_sqrt",
+                       **{sp.Function(name): name for name in safe_namespace("torch", torch)}}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "torch"], printer=printer)
@@ -171,7 +172,7 @@ def to_jax(derivation, params=None):
     ``jax.config.update("jax_enable_x64", True)`` first."""
     import jax.numpy as jnp
 
-    ns = {"safe_sqrt": lambda x: jnp.sqrt(jnp.maximum(x, 0.0)), "safe_acos": lambda x: jnp.arccos(jnp.clip(x, -1, 1))}
+    ns = {"safe_sqrt": lambda x: jnp.sqrt(jnp.maximum(x, 0.0)), **safe_namespace("jax", jnp)}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "jax"])
