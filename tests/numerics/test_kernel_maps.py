@@ -45,3 +45,18 @@ def test_the_module_key_covers_the_quadrature(monkeypatch):
     key = derivation_hash(d)
     monkeypatch.setattr(kernelmaps, "QUAD_NODES", kernelmaps.QUAD_NODES + 1)
     assert derivation_hash(d) != key
+
+
+def test_the_per_entry_engine_and_its_module_carry_the_map():
+    """engine="entries" (per-entry SymPy, unrolled module): the same numbers as the matrix form."""
+    from covsde.numerics.integrate import workspace
+
+    blk = build("resnet", {"p": "0", "q": "1/2", "gamma": "0.8", "activation": "silu"})[0]
+    d, dm = derive(blk, 2, engine="entries"), derive(blk, 2)
+    V = np.array([[1.0, 0.3], [0.3, 0.8]])
+    want = dm.numeric(V, {})[0]
+    np.testing.assert_allclose(d.numeric(V, {})[0], want, rtol=0, atol=1e-13)
+    mod, b = load_module(d), np.empty((2, 2))
+    mod.coeffs(V, param_vector(d), b, *workspace(mod, 2))
+    np.testing.assert_allclose(b, want, rtol=0, atol=1e-13)
+    assert abs(want[0, 1] - 0.64 * (ref.normaliser(ref.silu) * ref.k_numeric(ref.silu, V)[0, 1] - 0.3)) < 1e-10
