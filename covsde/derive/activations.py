@@ -170,6 +170,8 @@ class ShapedSmooth(Activation):
             name = phi.strip()
             if name in FUNCTIONS:  # a bare function name: φ = f(x)
                 phi_expr = FUNCTIONS[name](X)
+            elif name in NAMED:  # gelu, silu, …: the label stays the name
+                phi_expr = parse_expr(NAMED[name], "activation", {"x": X})
             else:
                 phi_expr = parse_expr(phi, "activation", {"x": X})
         elif isinstance(phi, sp.Expr):
@@ -330,6 +332,4 @@ def make_activation(name="relu", c_plus=0, c_minus=-1, p=sp.Rational(1, 2), a=1)
         return ShapedReLU(c_plus, c_minus, p)
     if sp.sympify(p) == 0:
         return Unshaped(name)
-    if isinstance(name, str) and name.strip() in NAMED:
-        return ShapedSmooth(NAMED[name.strip()], a, q=p)
     return ShapedSmooth(name, a, q=p)
