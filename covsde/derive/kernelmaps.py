@@ -117,7 +117,7 @@ def gauss_expectation(phi, a, c, b, n=QUAD_NODES, L=QUAD_HALF_WIDTH):
 
     Example::
 
-        >>> float(gauss_expectation(lambda x: x, 2.0, 0.5, 1.0))  # E[uv] = c
+        >>> round(float(gauss_expectation(lambda x: x, 2.0, 0.5, 1.0)), 12)  # E[uv] = c
         0.5
     """
     a, c, b = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (a, c, b)))
