@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 import weakref
 
+import numpy as np
+
 import sympy as sp
 
 from ..common.expr import FUNCTIONS, fold_numbers, parse_expr
 from . import gaussian
 from .errors import CovsdeInputError, NotSupported
+from .kernelmaps import NAMED
 from .symbols import show, value
 
 EMAX = sp.Integer(2)
@@ -168,6 +171,8 @@ class ShapedSmooth(Activation):
             name = phi.strip()
             if name in FUNCTIONS:  # a bare function name: φ = f(x)
                 phi_expr = FUNCTIONS[name](X)
+            elif name in NAMED:  # gelu, silu, …: the label stays the name
+                phi_expr = parse_expr(NAMED[name], "activation", {"x": X})
             else:
                 phi_expr = parse_expr(phi, "activation", {"x": X})
         elif isinstance(phi, sp.Expr):
@@ -241,11 +246,94 @@ class ShapedSmooth(Activation):
         return f"ShapedSmooth(phi={self.label!r}, a={self.a}{q})"
 
 
+class Unshaped(Activation):
+    r"""An unshaped activation φ (p = 0), any expression of the safe grammar: its Gram map is the O(1)
+    kernel map K_φ(V) = c_φ·E[φ(u)φ(uᵀ)], c_φ = 1/E[φ(g)²] (:class:`.kernelmaps.ElementwiseMap`; a
+    legitimate drift only inside a branch made small by q > 0).  No shaping condition applies.  A
+    polynomial φ keeps its exact (Isserlis) map through the basis of powers.
+
+    Example::
+
+        >>> Unshaped("tanh").kernel.name
+        'tanh'
+    """
+
+    name = "unshaped"
+
+    def __init__(self, phi="tanh"):
+        from .kernelmaps import elementwise_map, parse_activation
+
+        self.phi = parse_activation(phi)
+        self.label = phi.strip() if isinstance(phi, str) else str(self.phi)
+        self.kernel = elementwise_map(self.label, self.phi)
+        self.poly = self.phi.is_polynomial(X)
+
+    def params(self):
+        return {"activation": self.label, "p": sp.Integer(0)}
+
+    def basis(self):
+        if not self.poly:
+            raise NotImplementedError("a non-polynomial φ has no finite basis")
+        P = sp.Poly(self.phi, X)
+        return [({sp.Integer(0): sp.sympify(c)}, "pow", k) for (k,), c in P.terms() if k > 0] + \
+            ([({sp.Integer(0): sp.sympify(P.coeff_monomial(1))}, "pow", 0)] if P.coeff_monomial(1) != 0 else [])
+
+    def gram_series(self):
+        """({0: K_φ entry}, {0: K_φ diagonal entry}): one order, the map itself."""
+        if self.poly:
+            return super().gram_series()
+        from .gaussian import kxx, kxy, kyy
+
+        f = self.kernel.function
+        return {sp.Integer(0): f(kxx, kxy, kyy)}, {sp.Integer(0): f(kxx, kxx, kxx)}
+
+    def numeric(self, n):
+        """(φ on numpy/torch arrays, c_φ): the same at every width."""
+        return _array_function(self.phi), float(self.kernel.c)
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d.pop("kernel", None)
+        return d
+
+    def __setstate__(self, state):
+        from .kernelmaps import elementwise_map
+
+        self.__dict__.update(state)
+        self.kernel = elementwise_map(self.label, self.phi)
+
+    def __repr__(self):
+        return f"Unshaped(phi={self.label!r})"
+
+
+def _array_function(expr):
+    """φ as a function of a NumPy array or a torch tensor (torch imported on first use only)."""
+    num = fold_numbers(expr)
+    f = sp.lambdify(X, num, ["scipy", "numpy"])
+    torch_f = []
+
+    def phi(x):
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            if not torch_f:
+                names = {k: getattr(torch, k) for k in ("tanh", "sin", "cos", "tan", "exp", "log", "sqrt", "erf", "sinh",
+                                                        "cosh", "asin", "acos", "atan", "asinh", "atanh", "abs")}
+                names.update(Abs=torch.abs, arcsin=torch.asin, arccos=torch.acos, arctan=torch.atan)
+                torch_f.append(sp.lambdify(X, num, [names, "math"]))
+            return torch_f[0](x) * torch.ones_like(x)
+        return f(x) * np.ones_like(x)
+
+    return phi
+
+
 def make_activation(name="relu", c_plus=0, c_minus=-1, p=sp.Rational(1, 2), a=1):
-    """Activation from the CLI names: ``relu`` | ``tanh`` | ``sin`` | a SymPy expression in x."""
+    """Activation from the CLI names: ``relu`` | a name of :data:`.kernelmaps.NAMED` (``gelu``,
+    ``gelu_tanh``, ``silu``, ``tanh``, ``erf``, ``sin``) | a SymPy expression in x.  At p = 0 a non-ReLU φ
+    is :class:`Unshaped` (any φ with a finite second moment), at p > 0 :class:`ShapedSmooth` (φ(0) = 0,
+    φ'(0) = 1 required)."""
     if name == "relu":
         return ShapedReLU(c_plus, c_minus, p)
     if sp.sympify(p) == 0:
-        raise NotSupported(f"activation={name!r} with p = 0 (unshaped): its Gram map E[φ(u)φ(v)] has no closed form, "
-                           "and the quadrature-backed kernel is not carried yet (the ReLU family is: c_plus, c_minus)")
+        return Unshaped(name)
     return ShapedSmooth(name, a, q=p)

@@ -12,6 +12,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .gaussian import kxx, kxy, kyy
+from .kernelmaps import kernels_in
 from .matexpr import J_ATOM, M_SYM, MatExpr
 
 
@@ -146,7 +147,7 @@ def map_definitions(names: _Names) -> list[str]:
             out.append(rf"f_{{{k}}}(X)_{{ab}} = {sp.latex(off)} \ (a \ne b), \quad f_{{{k}}}(X)_{{aa}} = {sp.latex(dia)}")
         else:
             out.append(f"f{k}(X)[a,b] = {StrPrinter().doprint(off)}  (a ≠ b);  f{k}(X)[a,a] = {StrPrinter().doprint(dia)}")
-    return out
+    return out + [k.definition(names.latex) for k in kernels_in([x for a in names.maps for x in a[1:3]])]
 
 
 def text(M: MatExpr) -> str:

@@ -60,8 +60,10 @@ def parse_value(name: str, text):
     if name == "activation":
         if not isinstance(text, str):
             raise CovsdeInputError(f"activation={text!r} must be text: relu, tanh, sin or an expression in x")
-        if text.strip() != "relu":
-            make_activation(text.strip())  # parsed (safely) and checked now, not only when built
+        if text.strip() != "relu":  # parsed (safely) now; the shaping conditions (p > 0) when built
+            from .kernelmaps import parse_activation
+
+            parse_activation(text.strip())
         return text.strip()
     if name == "kappa":
         from .engine import check_kappa

@@ -20,10 +20,10 @@ import sympy as sp
 
 from ..common.errors import CovsdeInputError
 from ..common.expr import fold_numbers
+from ..derive.kernelmaps import kernels_in, safe_functions, safe_namespace
 from ..derive.points import upper_pairs
 
 SAFE_SQRT = sp.Function("safe_sqrt")
-SAFE_ACOS = sp.Function("safe_acos")
 
 
 @dataclass
@@ -102,12 +102,14 @@ def check_array(x, name, tail, is_complex):
 
 
 def _safe(expr):
-    """Numbers folded to floats, √ and arccos replaced by domain-safe functions."""
+    """Numbers folded to floats, √ and the closed-form kernel maps' special functions (arccos) replaced by
+    domain-safe functions (:func:`covsde.derive.kernelmaps.safe_functions`; one spelling for the three
+    array backends)."""
     expr = fold_numbers(expr)
     expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == sp.Rational(1, 2), lambda e: SAFE_SQRT(e.base))
     expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.exp == -sp.Rational(1, 2),
                         lambda e: 1 / SAFE_SQRT(e.base))
-    return expr.replace(sp.acos, SAFE_ACOS)
+    return safe_functions(expr, "numpy")
 
 
 def _substituted(derivation, params):
@@ -125,12 +127,17 @@ def _substituted(derivation, params):
     return drift, groups
 
 
-def _build(derivation, params, xp, lam, full, chol, matmul, transpose, is_complex, asarray=lambda x: x):
-    """Drift and noise functions over an array library ``xp`` (numpy or torch), their arguments checked."""
+def _build(derivation, params, xp, lam, full, chol, matmul, transpose, is_complex, asarray=lambda x: x,
+           backend="numpy"):
+    """Drift and noise functions over an array library ``xp`` (numpy or torch), their arguments checked; a
+    kernel map without an evaluation for ``backend`` raises NotSupported naming it, before anything is built."""
     derivation = check_derivation(derivation)
     m = derivation.m
     syms = list(derivation.symbols)
     drift_exprs, groups = _substituted(derivation, params)
+    if backend != "numpy":
+        for k in kernels_in(drift_exprs):
+            raise k.unsupported(backend)
     pairs = upper_pairs(m)
     f_drift = lam(syms, drift_exprs)
     f_groups = [[(lam(syms, [c]), None if A is None else lam(syms, A), T, None if B is None else lam(syms, B))
@@ -221,7 +228,7 @@ def to_numpy(derivation, params=None):
     """
     import numpy as np
 
-    ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), "safe_acos": lambda x: np.arccos(np.clip(x, -1, 1))}
+    ns = {"safe_sqrt": lambda x: np.sqrt(np.maximum(x, 0.0)), **safe_namespace("numpy", np)}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "numpy"])
@@ -261,13 +268,13 @@ def to_torch(derivation, params=None):
     """
     import torch
 
-    ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)),
-          "safe_acos": lambda x: torch.acos(torch.clamp(x, -1.0, 1.0))}
+    ns = {"safe_sqrt": lambda x: torch.sqrt(torch.clamp(x, min=0.0)), **safe_namespace("torch", torch)}
 
     from sympy.printing.pytorch import TorchPrinter
 
     printer = TorchPrinter()
-    printer.mapping = {**TorchPrinter.mapping, SAFE_SQRT: "safe_sqrt", SAFE_ACOS: "safe_acos"}
+    printer.mapping = {**TorchPrinter.mapping, SAFE_SQRT: "safe_sqrt",
+                       **{sp.Function(name): name for name in safe_namespace("torch", torch)}}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "torch"], printer=printer)
@@ -277,7 +284,7 @@ def to_torch(derivation, params=None):
         return torch.stack([torch.as_tensor(v, dtype=V.dtype, device=V.device).expand(batch) for v in vals], dim=-1)
 
     return _build(derivation, params, torch, lam, full, _chol_torch, torch.matmul, lambda X: X.transpose(-1, -2),
-                  lambda X: torch.is_complex(X) if torch.is_tensor(X) else False)
+                  lambda X: torch.is_complex(X) if torch.is_tensor(X) else False, backend="torch")
 
 
 def to_jax(derivation, params=None):
@@ -286,7 +293,7 @@ def to_jax(derivation, params=None):
     ``jax.config.update("jax_enable_x64", True)`` first."""
     import jax.numpy as jnp
 
-    ns = {"safe_sqrt": lambda x: jnp.sqrt(jnp.maximum(x, 0.0)), "safe_acos": lambda x: jnp.arccos(jnp.clip(x, -1, 1))}
+    ns = {"safe_sqrt": lambda x: jnp.sqrt(jnp.maximum(x, 0.0)), **safe_namespace("jax", jnp)}
 
     def lam(syms, exprs):
         return sp.lambdify(syms, exprs, [ns, "jax"])
@@ -295,4 +302,4 @@ def to_jax(derivation, params=None):
         return jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype=V.dtype), V.shape[:-2]) for v in vals], axis=-1)
 
     return _build(derivation, params, jnp, lam, full, jnp.linalg.cholesky, jnp.matmul, lambda X: jnp.swapaxes(X, -1, -2),
-                  jnp.iscomplexobj)
+                  jnp.iscomplexobj, backend="jax")

@@ -37,18 +37,32 @@ from ..common.errors import CovsdeInputError
 from ..common.expr import INT_EXACT, fold_numbers
 from ..common.fingerprint import source_hash
 from . import kernels, lane_kernels, modfile
+from ..derive.kernelmaps import GaussKernel, kernels_in, user_functions
 from .matcode import coeff_body
 
 class NumbaPrinter(PythonCodePrinter):
     """SymPy → Numba-friendly Python (math module functions, domain-safe acos/sqrt, numbers as floats).
 
-    ``acos`` prints as the kernels' ``_acos`` through the ``user_functions`` setting; square roots
-    as ``_sqrtc``; numbers as floats (see :func:`fold_numbers`, applied before printing)."""
+    The special functions of closed-form kernel maps print as each map spells them for this backend
+    (:func:`covsde.derive.kernelmaps.user_functions`: ``acos`` as the kernels' ``_acos``, or ``lanes.acos``
+    with ``backend="lanes"``); an entry of a kernel map without closed form (a
+    :class:`~covsde.derive.kernelmaps.GaussKernel`) prints as a call of the map's own ``@njit`` function,
+    whose source is recorded in ``helpers`` (name → source) for the module; a map without a Numba
+    evaluation raises :class:`~covsde.derive.errors.NotSupported` naming it.  Square roots print as
+    ``_sqrtc``; numbers as floats (see :func:`fold_numbers`, applied before printing)."""
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, helpers=None, backend="numba"):
         settings = dict(settings or {})
-        settings["user_functions"] = {"acos": "_acos", **settings.get("user_functions", {})}
+        settings["user_functions"] = {**user_functions(backend), **settings.get("user_functions", {})}
         super().__init__(settings)
+        self.helpers = {} if helpers is None else helpers
+
+    def _print_Function(self, expr):
+        if isinstance(expr, GaussKernel):
+            name, src = expr.kernel.numba_source()
+            self.helpers.setdefault(name, src)
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
 
     def _print_Float(self, expr):
         return repr(float(expr))
@@ -79,10 +93,11 @@ class NumbaPrinter(PythonCodePrinter):
         return expr.name
 
 
-def _printer(lanes=False):
-    """The printer of generated code; for lane code ``acos`` is the vectorisable :func:`.lanes.acos`."""
-    extra = {"user_functions": {"acos": "lanes.acos"}} if lanes else {}
-    return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3", **extra})
+def _printer(lanes=False, helpers=None):
+    """The printer of generated code (``lanes``: closed-form special functions spelt for lane code, e.g.
+    the vectorisable :func:`.lanes.acos`); ``helpers`` collects the kernel maps' own functions."""
+    return NumbaPrinter({"fully_qualified_modules": True, "standard": "python3"}, helpers,
+                        "lanes" if lanes else "numba")
 
 
 def _collect(d):
@@ -97,11 +112,11 @@ def _collect(d):
     return exprs, len(mats), groups, len(coefs)
 
 
-def _coeff_body(d, exprs, nmats, ncoef, lanes=False):
+def _coeff_body(d, exprs, nmats, ncoef, lanes=False, helpers=None):
     """The body of coeffs(V, P, b, mats, cf): numbers folded, common subexpressions shared.  ``lanes``: the
     body of coeffs_lanes, the same straight-line code inside one loop over the paths (every array gains
     the index p; the loop body has no calls left, so it vectorises)."""
-    m, pr, memo = d.m, _printer(lanes), {}
+    m, pr, memo = d.m, _printer(lanes, helpers), {}
     repl, reduced = sp.cse([fold_numbers(e, memo) for e in exprs], symbols=sp.numbered_symbols("x"))
     at, ind = (", p", "        ") if lanes else ("", "    ")
     lines = [f"    {sym.name} = P[{k}]" for k, sym in enumerate(d.parameters)]
@@ -245,8 +260,10 @@ def _parts(d):
     if d.matrix is not None:
         params = d.parameters
         mats, groups, coefs = _distinct(d.matrix.noise)
-        body, maps, nws, nwv, _ = coeff_body(d.matrix, params, mats, coefs, _printer())
-        lane_body, lane_maps, _, _, nsc = coeff_body(d.matrix, params, mats, coefs, _printer(lanes=True), "lanes")
+        helpers = {}
+        body, maps, nws, nwv, _ = coeff_body(d.matrix, params, mats, coefs, _printer(False, helpers))
+        lane_body, lane_maps, _, _, nsc = coeff_body(d.matrix, params, mats, coefs, _printer(True, helpers), "lanes")
+        maps = "".join(helpers.values()) + maps
         noise_body, sym = _noise_body(d.matrix.noise, groups)
         return dict(m=0, ngroups=max(len(groups), 1), nmats=max(len(mats), 1), ncoef=max(len(coefs), 1), nws=nws,
                     nwv=nwv, params=tuple(x.name for x in params), sym=sym, wishart=_wishart(groups, sym),
@@ -255,10 +272,12 @@ def _parts(d):
                     lane_noise_body=_noise_body(d.matrix.noise, groups, "lanes")[0])
     exprs, nmats, groups, ncoef = _collect(d)
     noise_body, sym = _noise_body(d.noise, groups)
+    helpers = {}
+    body, lane_body = (_coeff_body(d, exprs, nmats, ncoef, lanes, helpers) for lanes in (False, True))
     return dict(m=d.m, ngroups=max(len(groups), 1), nmats=max(nmats, 1), ncoef=max(ncoef, 1), nws=1, nwv=1,
-                params=tuple(x.name for x in d.parameters), sym=sym, wishart=_wishart(groups, sym), maps="",
-                coeff_body=_coeff_body(d, exprs, nmats, ncoef), noise_body=noise_body, lanes=True, nsc=1,
-                lane_maps="", lane_coeff_body=_coeff_body(d, exprs, nmats, ncoef, lanes=True),
+                params=tuple(x.name for x in d.parameters), sym=sym, wishart=_wishart(groups, sym),
+                maps="".join(helpers.values()), coeff_body=body, noise_body=noise_body, lanes=True, nsc=1,
+                lane_maps="", lane_coeff_body=lane_body,
                 lane_noise_body=_noise_body(d.noise, groups, "lanes")[0])
 
 
@@ -282,7 +301,8 @@ def derivation_hash(derivation) -> str:
     if derivation.matrix is not None:  # the module serves every m: its content is the key
         form = derivation.matrix
         ident = repr((form.drift.key(), [[(str(t.coef), t.A and t.A.key(), t.T, t.B and t.B.key()) for t in g.terms]
-                                         for g in form.noise], [s.name for s in derivation.parameters]))
+                                         for g in form.noise], [s.name for s in derivation.parameters],
+                      [k.numba_source() for k in kernels_in(form.coefficients())]))  # a map's rule is in its code
         payload = repr((source_hash("numerics"), ident))
     else:
         ident = derivation.key or hashlib.sha256(pickle.dumps((derivation.drift, derivation.noise))).hexdigest()

@@ -85,8 +85,12 @@ def test_kappa_and_q_are_checked():
         derive(build("mlp")[0], 2, kappa=9)
     from covsde.derive.errors import NotSupported
 
-    with pytest.raises(NotSupported, match="no closed form"):  # unshaped tanh: not silently shaped
-        build("resnet", {"activation": "tanh", "p": "0", "q": "1/2"})
+    from covsde.derive import Unshaped
+
+    unshaped = build("resnet", {"activation": "tanh", "p": "0", "q": "1/2"})[0]  # unshaped tanh: not silently shaped
+    assert isinstance(unshaped.branch.activation, Unshaped) and derive(unshaped, 2).regime == "ode"
+    with pytest.raises(NotSupported, match="tanh"):  # a backend without an evaluation names the map
+        unshaped.branch.activation.kernel.torch()
     with pytest.raises(CovsdeInputError, match="c_plus apply to activation=relu only"):
         build("resnet", {"activation": "tanh", "c_plus": "1"})
     assert build("mlp", {"activation": "tanh", "p": "1/4"})[0].activation.q == sp.Rational(1, 4)
