@@ -34,7 +34,7 @@ Measured accuracy (selftest_reference_kernels.py, this machine):
     rho in {0, 0.3, -0.9, 1-1e-6, +-(1-1e-12), 1}: max abs diff 6e-16 (erf),
     7e-15 (gelu), 1.2e-13 (relu, kinks=(0,)).  Smooth phi (tanh, silu, gelu_tanh):
     default rule vs a different rule agree to <= 1.1e-14.
-  * The GELU formula given in the brief is CORRECT (derived in k_gelu_closed by
+  * The GELU formula given in the specification is CORRECT (derived in k_gelu_closed by
     Gaussian integration by parts; confirmed numerically to 7e-15).
   * normaliser: c E[phi^2] - 1 vs scipy quad <= 2.2e-16.
   * k_att_m2 vs k_att_gh (m = 2): <= 5e-14 (V entries O(1), tau0 >= 0.5);
@@ -132,7 +132,7 @@ def k_gelu_closed(V):
         a-term = a (b(1+a) - c^2) / (2pi (1+a) sqrt(Delta)),
         c-term = c^2 / (2pi (1+b) sqrt(Delta)),
     and a(b(1+a)-c^2)(1+b) + c^2(1+a) = a b Delta + c^2.  This reproduces the
-    formula quoted in the brief (which is therefore correct); it is also
+    formula quoted in the specification (which is therefore correct); it is also
     confirmed numerically against k_numeric to ~1e-13.
     Note Delta >= 1 + a + b > 0 and |c|/sqrt((1+a)(1+b)) <= max(a,b)/(1+max)
     so the formula is well conditioned, including at |rho| -> 1.
@@ -495,7 +495,7 @@ def k_att_gh(V, tau0, mask=None, deg=None, logthr=math.log(1e-16), return_info=F
     D = 6 (m = 4 unmasked off-diagonal entries): GH converges only like
     exp(-c d sqrt(n)) (d = strip of analyticity ~ pi / logit-std), so at deg 18:
     ~2e-5 at tau0 = 0.5, ~1e-8 at tau0 = 1 (GH18 - GH14 = 7.5e-8), ~1e-11 at tau0 = 2.
-    The brief's 1e-7 target is NOT reached for m = 4 off-diagonals at tau0 = 0.5
+    The 1e-7 target is NOT reached for m = 4 off-diagonals at tau0 = 0.5
     -- there k_att_qmc (randomised QMC with an error bar, ~5e-6) is as good.
     (randomised QMC with an error bar).  Runtime: D=6 deg 18 ~10 s per entry.
     """
